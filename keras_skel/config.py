@@ -1,0 +1,296 @@
+"""Training recipes: YAML files loaded into frozen dataclasses.
+
+A recipe is addressed by name (a file in `keras_skel/configs/`, installed with the package) or by
+path. Overrides use dotted keys (`--set train.epochs=3`), their values parsed as YAML scalars.
+Unknown keys are rejected with the list of valid ones, so a typo never silently does nothing.
+
+Config objects live only at the edge (the CLI and `train(cfg)`): the functions they configure
+take explicit arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping, Sequence, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from keras_skel.errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "LossConfig",
+    "TrainConfig",
+    "EvalConfig",
+    "Config",
+    "recipe_names",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+    "apply_overrides",
+]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where training samples come from and how they are batched.
+
+    `source` names a dataset builder in `keras_skel.registry.DATASETS`: `synthetic_shapes`
+    draws fresh shapes every epoch; `folder` reads `train_dir` (the layout of DESIGN.md §3) and
+    splits off `val_fraction` for validation unless `val_dir` is given.
+    """
+
+    source: str = "synthetic_shapes"
+    train_dir: str | None = None
+    val_dir: str | None = None
+    image_size: tuple[int, int] = (128, 128)
+    noise: float = 2.0
+    val_count: int = 64
+    val_fraction: float = 0.2
+    batch_size: int = 8
+    augment: bool = True
+    input_noise_std: float = 0.0
+    on_error: str = "raise"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A model builder name from `keras_skel.registry.MODELS` and its keyword arguments."""
+
+    name: str = "unet"
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """A loss name from `keras_skel.registry.LOSSES` and its keyword arguments."""
+
+    name: str = "focal"
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, checkpointing and hardware settings.
+
+    `precision`: `float32`, `mixed_bfloat16` (fast on CPUs with AMX and on TPUs/modern GPUs),
+    `mixed_float16` (GPUs), or `auto` (bf16 when the CPU reports AMX, float32 otherwise).
+    `strategy`: `default` or `mirrored` (all visible GPUs, or `cpu_devices` logical CPUs).
+    """
+
+    epochs: int = 10
+    steps_per_epoch: int | None = 50
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    schedule: str = "constant"
+    plateau_patience: int = 3
+    early_stopping_patience: int | None = None
+    max_minutes: float | None = None
+    backup_every_steps: int = 50
+    strategy: str = "default"
+    cpu_devices: int = 0
+    precision: str = "float32"
+    jit_compile: bool = False
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Threshold search and scoring on the validation split."""
+
+    tolerance: float = 2.0
+    threshold_tolerance: float = 0.0
+    thresholds: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole training recipe."""
+
+    task: str = "shapes"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+_CHOICES = {
+    "task": ("shapes",),
+    "data.on_error": ("raise", "skip"),
+    "train.optimizer": ("adam", "adamw", "sgd"),
+    "train.schedule": ("constant", "cosine", "plateau"),
+    "train.strategy": ("default", "mirrored"),
+    "train.precision": ("float32", "mixed_bfloat16", "mixed_float16", "auto"),
+}
+
+
+def recipe_names() -> list[str]:
+    """Names of the recipes shipped in `keras_skel/configs/`."""
+    folder = resources.files("keras_skel") / "configs"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_recipe(name_or_path: str) -> tuple[dict, str]:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        text, origin = path.read_text(), str(path)
+    else:
+        resource = resources.files("keras_skel") / "configs" / f"{name_or_path}.yaml"
+        if not resource.is_file():
+            raise ConfigError(
+                f"unknown recipe {name_or_path!r}: not a file and not a shipped recipe; "
+                f"shipped recipes: {', '.join(recipe_names())}"
+            )
+        text, origin = resource.read_text(), f"recipe {name_or_path}"
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{origin} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin} must be a mapping of sections, got {type(raw).__name__}")
+    return raw, origin
+
+
+def load_config(name_or_path: str, overrides: Sequence[str] = ()) -> Config:
+    """Loads a recipe by name or path and applies `key=value` overrides.
+
+    Args:
+        name_or_path: a shipped recipe name (`unet_shapes`) or a YAML file path.
+        overrides: strings like `train.epochs=3` or `model.params.base_filters=8`.
+
+    Returns:
+        The frozen `Config`.
+
+    Example:
+        >>> cfg = load_config("unet_shapes", ["train.epochs=1"])
+        >>> cfg.train.epochs
+        1
+    """
+    raw, origin = _read_recipe(name_or_path)
+    raw = apply_overrides(raw, overrides)
+    return config_from_dict(raw, origin=origin)
+
+
+def apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
+    """Returns a copy of the nested dict `raw` with dotted `key=value` overrides applied."""
+    out = _deep_copy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. train.epochs=3)")
+        key, text = item.split("=", 1)
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _deep_copy(raw: Any) -> Any:
+    if isinstance(raw, dict):
+        return {k: _deep_copy(v) for k, v in raw.items()}
+    return raw
+
+
+def config_from_dict(raw: Mapping[str, Any], origin: str = "config") -> Config:
+    """Builds a `Config` from nested mappings, rejecting unknown keys and wrong types."""
+    return _build(Config, raw, prefix="", origin=origin)
+
+
+def _build(cls: type, raw: Any, prefix: str, origin: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{origin}: {prefix.rstrip('.') or 'top level'} must be a mapping")
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in raw if k not in fields]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(str(key), fields, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"{origin}: unknown key {prefix}{key}{hint}; valid keys under "
+            f"{prefix.rstrip('.') or 'the top level'}: {', '.join(fields)}"
+        )
+    values = {}
+    for name, value in raw.items():
+        typ = hints[name]
+        key = prefix + name
+        if dataclasses.is_dataclass(typ):
+            values[name] = _build(typ, value or {}, key + ".", origin)
+        else:
+            values[name] = _coerce(value, typ, key, origin)
+            if key in _CHOICES and values[name] not in _CHOICES[key]:
+                raise ConfigError(
+                    f"{origin}: {key} = {value!r} is not one of {', '.join(_CHOICES[key])}"
+                )
+    return cls(**values)
+
+
+def _coerce(value: Any, typ: Any, key: str, origin: str) -> Any:
+    origin_t = get_origin(typ)
+    args = get_args(typ)
+    if origin_t is Union:  # Optional[...]
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key, origin)
+    if origin_t is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{origin}: {key} must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], key, origin) for v in value)
+        if len(value) != len(args):
+            raise ConfigError(f"{origin}: {key} must have {len(args)} entries, got {value!r}")
+        return tuple(_coerce(v, a, key, origin) for v, a in zip(value, args))
+    if origin_t in (dict, Mapping) or typ is Mapping:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{origin}: {key} must be a mapping, got {value!r}")
+        return dict(value)
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{origin}: {key} must be a number, got {value!r}")
+        return float(value)
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{origin}: {key} must be an integer, got {value!r}")
+        return value
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{origin}: {key} must be true or false, got {value!r}")
+        return value
+    if typ is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{origin}: {key} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def config_to_dict(cfg: Any) -> Any:
+    """Plain nested dicts/lists of a config (for writing `config.yaml` into a run dir)."""
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: config_to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, Mapping):
+        return {k: config_to_dict(v) for k, v in cfg.items()}
+    if isinstance(cfg, (list, tuple)):
+        return [config_to_dict(v) for v in cfg]
+    return cfg

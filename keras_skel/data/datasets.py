@@ -1,0 +1,96 @@
+"""Dataset builders registered in `registry.DATASETS`.
+
+Each builder returns `Splits`: a training sample stream (a `tf.data.Dataset` of
+`(image, target)` pairs, `[H, W, 1]` float32) and the validation samples as arrays (used for
+the validation loss, the threshold search and the scores stored with a run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from keras_skel.data import folders, synthetic
+from keras_skel.data.pipeline import samples_dataset, split_indices
+from keras_skel.registry import DATASETS
+
+__all__ = ["Splits", "synthetic_shapes", "folder"]
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Training stream and validation samples of one dataset.
+
+    Attributes:
+        train: `(image, target)` stream for `training_pipeline`.
+        val: validation samples `(id, shape, skeleton)` as NumPy arrays.
+        train_shuffle: shuffle buffer the training stream wants (0 for fresh samples).
+        description: one line for run records and model cards.
+    """
+
+    train: tf.data.Dataset
+    val: Sequence[tuple[str, np.ndarray, np.ndarray]]
+    train_shuffle: int
+    description: str
+
+
+def _train_seed(seed: int) -> int:
+    # Train and validation draw from disjoint seed streams (even / odd), so no validation
+    # shape is ever a training shape.
+    return 2 * seed
+
+
+def _val_seed(seed: int) -> int:
+    return 2 * seed + 1
+
+
+@DATASETS.register("synthetic_shapes")
+def synthetic_shapes(image_size: tuple[int, int], seed: int, noise: float = 2.0,
+                     val_count: int = 64) -> Splits:
+    """Fresh synthetic shapes every step, and `val_count` fixed validation shapes.
+
+    Args:
+        image_size: `(height, width)` of each sample.
+        seed: dataset seed.
+        noise: boundary-noise amplitude (px) of the inputs; targets are clean skeletons.
+        val_count: number of validation samples.
+    """
+    size = tuple(int(s) for s in image_size)
+    val = []
+    for index in range(val_count):
+        shape, skeleton = synthetic.make_shape_sample(_val_seed(seed), index, size, noise=noise)
+        val.append((f"{index:06d}", shape.astype(bool), skeleton.astype(np.uint8)))
+    train = synthetic.shapes_source(size, seed=_train_seed(seed), noise=noise)
+    return Splits(train, val, 0, f"synthetic shapes {size[0]}x{size[1]}, noise {noise} px, seed {seed}")
+
+
+@DATASETS.register("folder")
+def folder(train_dir: str, seed: int, val_dir: str | None = None, val_fraction: float = 0.2,
+           on_error: str = "raise") -> Splits:
+    """A dataset folder (`shapes/`, `skeletons/`), split by `seed` unless `val_dir` is given.
+
+    Args:
+        train_dir: training folder.
+        seed: split seed.
+        val_dir: optional separate validation folder.
+        val_fraction: share of `train_dir` held out when `val_dir` is not given.
+        on_error: `raise` on the first bad pair, or `skip` bad pairs with a warning.
+    """
+    if not train_dir:
+        from keras_skel.errors import ConfigError
+
+        raise ConfigError("data.source folder needs data.train_dir (a folder with shapes/ and skeletons/)")
+    samples = folders.load_folder(train_dir, on_error=on_error, progress=True)
+    if val_dir:
+        train_samples = samples
+        val_samples = folders.load_folder(val_dir, on_error=on_error, progress=True)
+    else:
+        train_idx, val_idx = split_indices(len(samples), val_fraction, seed)
+        train_samples = [samples[i] for i in train_idx]
+        val_samples = [samples[i] for i in val_idx]
+    stream = samples_dataset([(s, k) for _, s, k in train_samples]).cache()
+    description = f"folder {train_dir} ({len(train_samples)} train / {len(val_samples)} val)"
+    return Splits(stream, list(val_samples), len(train_samples), description)

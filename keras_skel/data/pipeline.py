@@ -1,0 +1,101 @@
+"""tf.data pipelines: sample streams → fit to size → D4 augmentation → noise → batch → prefetch.
+
+A *sample stream* is a `tf.data.Dataset` of `(image, target)` pairs, `[H, W, 1]` float32 in
+0..1, from a synthetic source or a folder. These functions turn it into the batched training
+and validation datasets `model.fit` consumes.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from keras_skel.data.augment import add_input_noise, random_d4, random_fit
+
+__all__ = ["training_pipeline", "evaluation_pipeline", "samples_dataset", "split_indices"]
+
+
+def split_indices(count: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded train/validation split of `range(count)`; at least one sample on each side."""
+    if count < 2:
+        raise ValueError(f"need at least 2 samples to split, got {count}")
+    order = np.random.default_rng(seed).permutation(count)
+    n_val = min(max(1, int(round(count * val_fraction))), count - 1)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def samples_dataset(samples: Sequence[tuple[np.ndarray, np.ndarray]]) -> tf.data.Dataset:
+    """An in-memory sample stream from `(shape, skeleton)` arrays of any (differing) sizes."""
+
+    def generator():
+        for shape, skeleton in samples:
+            yield (np.asarray(shape, np.float32)[..., None], np.asarray(skeleton, np.float32)[..., None])
+
+    spec = tf.TensorSpec([None, None, 1], tf.float32)
+    return tf.data.Dataset.from_generator(generator, output_signature=(spec, spec))
+
+
+def training_pipeline(
+    stream: tf.data.Dataset,
+    image_size: tuple[int, int],
+    batch_size: int,
+    seed: int,
+    augment: bool = True,
+    input_noise_std: float = 0.0,
+    shuffle_buffer: int = 0,
+) -> tf.data.Dataset:
+    """Batched, augmented, prefetched training data from a sample stream.
+
+    Args:
+        stream: `(image, target)` pairs, `[H, W, 1]` each (sizes may differ).
+        image_size: `(height, width)` of the training crops; for D4 rotations to keep a fixed
+            shape it must be square when `augment` is on.
+        batch_size: samples per batch.
+        seed: seed of the crop, D4 and noise draws.
+        augment: apply a random D4 transform to each pair.
+        input_noise_std: standard deviation of Gaussian noise added to the input (0 = off).
+        shuffle_buffer: shuffle buffer size (0 = no shuffling, e.g. for fresh synthetic
+            samples).
+
+    Returns:
+        An infinite dataset of `([B, h, w, 1], [B, h, w, 1])` batches (call `.take` or pass
+        `steps_per_epoch`).
+    """
+    if augment and image_size[0] != image_size[1]:
+        raise ValueError(f"D4 augmentation needs a square image_size, got {tuple(image_size)}")
+    size = tuple(int(s) for s in image_size)
+    ds = stream.repeat()
+    if shuffle_buffer:
+        ds = ds.shuffle(shuffle_buffer, seed=seed)
+    ds = tf.data.Dataset.zip(ds, tf.data.Dataset.random(seed=seed).batch(3))
+
+    def transform(pair, draws):
+        image, target = pair
+        seeds = tf.stack([draws, tf.zeros_like(draws)], axis=1)
+        image, target = random_fit(image, target, size, seeds[0])
+        if augment:
+            image, target = random_d4(image, target, seeds[1])
+        if input_noise_std > 0:
+            image = add_input_noise(image, input_noise_std, seeds[2])
+        image = tf.reshape(image, [size[0], size[1], 1])
+        target = tf.reshape(target, [size[0], size[1], 1])
+        return image, target
+
+    ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_pipeline(samples: Sequence[tuple[np.ndarray, np.ndarray]], image_size: tuple[int, int],
+                        batch_size: int) -> tf.data.Dataset:
+    """Validation batches for `model.fit` (val loss): each sample padded/cropped to `image_size`
+    around its centre, no augmentation, cached."""
+    size = tuple(int(s) for s in image_size)
+
+    def centre(image, target):
+        stacked = tf.image.resize_with_crop_or_pad(tf.concat([image, target], -1), size[0], size[1])
+        return tf.reshape(stacked[..., :1], [*size, 1]), tf.reshape(stacked[..., 1:], [*size, 1])
+
+    ds = samples_dataset(samples).map(centre, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).cache().prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,6 @@
+"""Losses: pure math in `functional`, `keras.losses.Loss` classes registered in `registry.LOSSES`."""
+
+from keras_skel.losses import functional
+from keras_skel.losses.segmentation import DiceLoss, FocalDiceLoss, WeightedFocalLoss
+
+__all__ = ["functional", "WeightedFocalLoss", "DiceLoss", "FocalDiceLoss"]

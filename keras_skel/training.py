@@ -1,0 +1,277 @@
+"""`train(cfg, run_dir)`: data → model → `model.fit` with checkpoints → threshold → run record.
+
+A run directory holds:
+    config.yaml     the recipe as run (a resumed run must match it)
+    backup/         `BackupAndRestore` state, saved every `train.backup_every_steps` steps;
+                    a killed run resumes from it, losing at most those steps
+    best.keras      the model with the best validation loss
+    model.json      what predicting with `best.keras` needs: threshold, stride, task, input
+    metrics.json    validation scores at the chosen threshold, the threshold table, timings
+    history.csv     per-epoch losses;  logs/  TensorBoard
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import yaml
+
+from keras_skel.config import Config, config_from_dict, config_to_dict
+from keras_skel.errors import ConfigError
+
+__all__ = ["train", "TrainResult", "resolve_precision"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What a finished training run produced.
+
+    Attributes:
+        run_dir: the run directory.
+        threshold: threshold chosen on the validation split.
+        val_exact_f1: dataset-level exact F1 on validation at that threshold.
+        val_tolerant_f1: dataset-level F1 within `eval.tolerance` px.
+        train_seconds: wall time of `model.fit`.
+        epochs: epochs completed.
+    """
+
+    run_dir: Path
+    threshold: float
+    val_exact_f1: float
+    val_tolerant_f1: float
+    train_seconds: float
+    epochs: int
+
+
+def cpu_has_amx() -> bool:
+    """True when /proc/cpuinfo lists AMX bf16 (Sapphire Rapids and later)."""
+    try:
+        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def resolve_precision(precision: str) -> str:
+    """The Keras dtype policy for a `train.precision` setting (`auto` detects, never assumes)."""
+    if precision != "auto":
+        return precision
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return "mixed_float16"
+    return "mixed_bfloat16" if cpu_has_amx() else "float32"
+
+
+def _prepare_run_dir(cfg: Config, run_dir: Path, overwrite: bool) -> bool:
+    """Creates or checks the run dir; returns True when resuming an interrupted run."""
+    config_file = run_dir / "config.yaml"
+    if (run_dir / "metrics.json").exists():
+        if not overwrite:
+            raise ConfigError(
+                f"{run_dir} already holds a finished run (metrics.json); choose another --out "
+                "or pass --overwrite to replace it"
+            )
+        for name in ("backup", "logs", "best.keras", "model.json", "metrics.json", "history.csv"):
+            target = run_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    resuming = False
+    if config_file.exists() and not overwrite:
+        previous = config_from_dict(yaml.safe_load(config_file.read_text()), origin=str(config_file))
+        if previous != cfg:
+            raise ConfigError(
+                f"{run_dir} holds an interrupted run with a different config ({config_file}); "
+                "resume it with the same recipe, or choose another --out"
+            )
+        resuming = (run_dir / "backup").exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    return resuming
+
+
+def _setup_devices(cpu_devices: int) -> None:
+    import tensorflow as tf
+
+    if cpu_devices <= 1:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
+    except RuntimeError:
+        if len(tf.config.list_logical_devices("CPU")) != cpu_devices:
+            raise ConfigError(
+                f"train.cpu_devices={cpu_devices} must be set before TensorFlow starts; "
+                "run training in a fresh process"
+            ) from None
+
+
+def _strategy(name: str, cpu_devices: int):
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if cpu_devices > 1 and not tf.config.list_physical_devices("GPU"):
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.MirroredStrategy()
+
+
+def _optimizer(cfg: Config, total_steps: int):
+    import keras
+
+    lr = cfg.train.learning_rate
+    if cfg.train.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(total_steps, 1))
+    if cfg.train.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=cfg.train.momentum)
+    if cfg.train.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr)
+    return keras.optimizers.Adam(lr)
+
+
+def _time_limit_callback(minutes: float):
+    import keras
+
+    class TimeLimit(keras.callbacks.Callback):
+        """Stops training after a wall-clock budget (checked after every batch)."""
+
+        def on_train_begin(self, logs=None):
+            self.start = time.monotonic()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.monotonic() - self.start > minutes * 60:
+                self.model.stop_training = True
+
+    return TimeLimit()
+
+
+def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: int | str = "auto",
+          command: str | None = None) -> TrainResult:
+    """Trains a model as `cfg` says and records the run in `run_dir`.
+
+    Resumes automatically when `run_dir` holds an interrupted run of the same config.
+
+    Args:
+        cfg: the recipe (see `keras_skel.config`).
+        run_dir: run directory (created).
+        overwrite: replace a finished run in `run_dir` instead of refusing.
+        verbose: Keras progress output (`"auto"`, 0, 1, 2).
+        command: the command line that started the run (recorded in `model.json`).
+
+    Returns:
+        A `TrainResult`.
+
+    Example:
+        >>> from keras_skel.config import load_config
+        >>> result = train(load_config("unet_tiny"), "runs/tiny")  # doctest: +SKIP
+    """
+    run_dir = Path(run_dir)
+    resuming = _prepare_run_dir(cfg, run_dir, overwrite)
+    _setup_devices(cfg.train.cpu_devices)
+
+    import keras
+    import tensorflow as tf
+
+    from keras_skel.data.pipeline import evaluation_pipeline, training_pipeline
+    from keras_skel.registry import DATASETS, LOSSES, MODELS
+
+    keras.utils.set_random_seed(cfg.seed)
+    previous_policy = keras.mixed_precision.global_policy()
+    policy = resolve_precision(cfg.train.precision)
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        data_args = dict(config_to_dict(cfg.data), seed=cfg.seed)
+        data_args["image_size"] = tuple(cfg.data.image_size)
+        splits = DATASETS.build(cfg.data.source, **DATASETS.accepted(cfg.data.source, data_args))
+        if not splits.val:
+            raise ConfigError("the validation split is empty: raise data.val_count or data.val_fraction")
+        train_ds = training_pipeline(splits.train, cfg.data.image_size, cfg.data.batch_size, cfg.seed,
+                                     cfg.data.augment, cfg.data.input_noise_std, splits.train_shuffle)
+        val_samples = [(shape, skeleton) for _, shape, skeleton in splits.val]
+        val_ds = evaluation_pipeline(val_samples, cfg.data.image_size, cfg.data.batch_size)
+        steps = cfg.train.steps_per_epoch or max(1, math.ceil(splits.train_shuffle / cfg.data.batch_size))
+
+        strategy = _strategy(cfg.train.strategy, cfg.train.cpu_devices)
+        with strategy.scope():
+            model = MODELS.build(cfg.model.name, input_channels=1, **cfg.model.params)
+            loss = LOSSES.build(cfg.loss.name, **cfg.loss.params)
+            model.compile(optimizer=_optimizer(cfg, steps * cfg.train.epochs), loss=loss,
+                          jit_compile=cfg.train.jit_compile)
+
+        callbacks = [
+            keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq=cfg.train.backup_every_steps),
+            keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor="val_loss", save_best_only=True),
+            keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
+            keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resuming),
+        ]
+        if cfg.train.early_stopping_patience:
+            callbacks.append(keras.callbacks.EarlyStopping(patience=cfg.train.early_stopping_patience,
+                                                           restore_best_weights=False))
+        if cfg.train.schedule == "plateau":
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(patience=cfg.train.plateau_patience, factor=0.5))
+        if cfg.train.max_minutes:
+            callbacks.append(_time_limit_callback(cfg.train.max_minutes))
+
+        start = time.monotonic()
+        history = model.fit(train_ds, epochs=cfg.train.epochs, steps_per_epoch=steps,
+                            validation_data=val_ds, callbacks=callbacks, verbose=verbose)
+        train_seconds = time.monotonic() - start
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+    return _finish_run(cfg, run_dir, model, splits, history, train_seconds, policy, command)
+
+
+def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float, policy: str,
+                command: str | None) -> TrainResult:
+    """Picks the threshold on validation with the best checkpoint and writes the run record."""
+    import keras
+
+    from keras_skel.inference import MODEL_INFO_FILE, KerasSkeletonizer, infer_stride
+    from keras_skel.metrics.skeleton_f1 import SkeletonF1Accumulator
+    from keras_skel.metrics.threshold import search_threshold
+
+    best_path = run_dir / "best.keras"
+    if best_path.exists():
+        model = keras.saving.load_model(best_path, compile=False)
+    else:  # no validation improvement was ever recorded (e.g. zero epochs run)
+        model.save(best_path)
+    skeletonizer = KerasSkeletonizer(model, stride=infer_stride(model), name=str(best_path))
+    probabilities = [skeletonizer.probability(shape) for _, shape, _ in splits.val]
+    gts = [skeleton for _, _, skeleton in splits.val]
+    threshold, table = search_threshold(probabilities, gts, cfg.eval.thresholds,
+                                        skeletonizer.skeleton_from_probability, cfg.eval.threshold_tolerance)
+    scores = {}
+    for key, tol in (("exact", 0.0), ("tolerant", cfg.eval.tolerance)):
+        acc = SkeletonF1Accumulator(tol)
+        for prob, gt in zip(probabilities, gts):
+            acc.update(skeletonizer.skeleton_from_probability(prob, threshold), gt)
+        result = acc.result()
+        scores[key] = {k: result[k] for k in ("precision", "recall", "f1", "mean_image_f1")}
+
+    info = dict(task=cfg.task, threshold=threshold, stride=skeletonizer.stride, input="shape",
+                input_channels=int(model.input_shape[-1]), image_size=list(cfg.data.image_size),
+                model=cfg.model.name, data=splits.description, command=command)
+    (run_dir / MODEL_INFO_FILE).write_text(json.dumps(info, indent=2))
+    epochs = len(history.history.get("loss", []))
+    metrics = dict(
+        threshold=threshold,
+        threshold_table=table,
+        val=scores,
+        tolerance_px=cfg.eval.tolerance,
+        val_count=len(gts),
+        train_seconds=round(train_seconds, 1),
+        epochs_this_session=epochs,
+        precision_policy=policy,
+        history={k: [float(v) for v in vals] for k, vals in history.history.items()},
+    )
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return TrainResult(run_dir, threshold, scores["exact"]["f1"], scores["tolerant"]["f1"],
+                       train_seconds, epochs)

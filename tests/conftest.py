@@ -1,0 +1,36 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shapes_dir(tmp_path_factory):
+    """A small synthetic noisy dataset folder (12 shapes, 64×64)."""
+    from keras_skel.data.synthetic import write_shapes_dataset
+
+    root = tmp_path_factory.mktemp("shapes")
+    write_shapes_dataset(root, 12, (64, 64), seed=7, noise=1.0, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def clean_shapes_dir(tmp_path_factory):
+    """The same kind of folder without boundary noise."""
+    from keras_skel.data.synthetic import write_shapes_dataset
+
+    root = tmp_path_factory.mktemp("clean_shapes")
+    write_shapes_dataset(root, 12, (64, 64), seed=7, noise=0.0, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished training run of the `unet_tiny` recipe (a few seconds)."""
+    from keras_skel.config import load_config
+    from keras_skel.training import train
+
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    result = train(load_config("unet_tiny"), run_dir, verbose=0, command="pytest")
+    return result

@@ -33,7 +33,7 @@ def run_demo(out_dir: str | Path = "demo", minutes: float = 2.0, count: int = 48
         The comparison table as text.
     """
     from keras_skel.config import load_config
-    from keras_skel.data.folders import load_pair, find_pairs
+    from keras_skel.data.folders import find_pairs, load_pair
     from keras_skel.data.synthetic import write_shapes_dataset
     from keras_skel.evaluation import evaluate, format_report
     from keras_skel.inference import load

@@ -177,7 +177,6 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
     _setup_devices(cfg.train.cpu_devices)
 
     import keras
-    import tensorflow as tf
 
     from keras_skel.data.pipeline import evaluation_pipeline, training_pipeline
     from keras_skel.registry import DATASETS, LOSSES, MODELS
@@ -226,11 +225,12 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
-    return _finish_run(cfg, run_dir, model, splits, history, train_seconds, policy, command)
+    return _finish_run(cfg, run_dir, model, splits, history, train_seconds, policy, command,
+                       strategy.num_replicas_in_sync)
 
 
 def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float, policy: str,
-                command: str | None) -> TrainResult:
+                command: str | None, replicas: int) -> TrainResult:
     """Picks the threshold on validation with the best checkpoint and writes the run record."""
     import keras
 
@@ -270,6 +270,7 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
         train_seconds=round(train_seconds, 1),
         epochs_this_session=epochs,
         precision_policy=policy,
+        replicas=replicas,
         history={k: [float(v) for v in vals] for k, vals in history.history.items()},
     )
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -1,6 +1,13 @@
 import pytest
 
-from keras_skel.config import Config, apply_overrides, config_from_dict, config_to_dict, load_config, recipe_names
+from keras_skel.config import (
+    Config,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    recipe_names,
+)
 from keras_skel.errors import ConfigError
 
 

@@ -22,6 +22,7 @@ import os
 import sys
 import warnings
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Literal, Union
@@ -305,24 +306,28 @@ def load_folder(
     pairs, skipped = _find_pairs(root, on_error)
     samples = []
 
-    def load_all(iterable):
-        for pair in iterable:
-            try:
-                shape, skeleton = load_pair(pair)
-            except DataError as exc:
+    def load_one(pair):
+        try:
+            return pair, load_pair(pair), None
+        except DataError as exc:
+            return pair, None, exc
+
+    # Decoding runs in a thread pool (OpenCV releases the GIL); results stay in id order.
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:
+        results = pool.map(load_one, pairs)
+        if progress:
+            import click
+
+            with click.progressbar(results, length=len(pairs), label=f"Loading {root}",
+                                   file=sys.stderr) as bar:
+                results = list(bar)
+        for pair, loaded, exc in results:
+            if exc is not None:
                 if on_error == "raise":
-                    raise
+                    raise exc
                 skipped.append(Skipped(pair.id, str(exc)))
                 continue
-            samples.append((pair.id, shape, skeleton))
-
-    if progress:
-        import click
-
-        with click.progressbar(pairs, label=f"Loading {root}", file=sys.stderr) as bar:
-            load_all(bar)
-    else:
-        load_all(pairs)
+            samples.append((pair.id, *loaded))
     if not samples:
         raise DataError(
             f"{root}: no usable sample (all {len(skipped)} were skipped).\n  "

@@ -1,0 +1,105 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from keras_skel.config import load_config
+from keras_skel.errors import ConfigError
+from keras_skel.training import resolve_precision, train
+
+
+def test_run_dir_holds_everything(tiny_run):
+    run = tiny_run.run_dir
+    for name in ("config.yaml", "best.keras", "model.json", "metrics.json", "history.csv"):
+        assert (run / name).is_file(), name
+    assert any((run / "logs").rglob("*tfevents*"))
+    info = json.loads((run / "model.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert info["threshold"] == metrics["threshold"] == tiny_run.threshold
+    assert info["threshold"] in load_config("unet_tiny").eval.thresholds
+    assert info["stride"] == 8 and info["task"] == "shapes" and info["command"] == "pytest"
+    best = max(metrics["threshold_table"], key=lambda r: r["f1"])
+    assert best["f1"] == pytest.approx(metrics["val"]["exact"]["f1"])
+    assert 0.0 <= tiny_run.val_exact_f1 <= tiny_run.val_tolerant_f1 <= 1.0
+    assert not (run / "backup").exists()  # a finished run leaves no backup
+
+
+def test_finished_run_is_not_overwritten(tiny_run):
+    with pytest.raises(ConfigError, match="already holds a finished run"):
+        train(load_config("unet_tiny"), tiny_run.run_dir, verbose=0)
+
+
+def test_interrupted_run_with_other_config_is_refused(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    import yaml
+
+    from keras_skel.config import config_to_dict
+
+    (run / "config.yaml").write_text(yaml.safe_dump(config_to_dict(load_config("unet_tiny", ["seed=5"]))))
+    with pytest.raises(ConfigError, match="different config"):
+        train(load_config("unet_tiny"), run, verbose=0)
+
+
+def test_folder_source_and_bfloat16(tmp_path, shapes_dir):
+    cfg = load_config("unet_tiny", ["data.source=folder", f"data.train_dir={shapes_dir}", "data.val_fraction=0.25",
+                                    "train.epochs=1", "train.steps_per_epoch=null", "train.precision=mixed_bfloat16"])
+    result = train(cfg, tmp_path / "run", verbose=0)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["val_count"] == 3 and metrics["precision_policy"] == "mixed_bfloat16"
+    assert result.epochs == 1
+    import keras
+
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored
+
+
+def test_resolve_precision():
+    assert resolve_precision("float32") == "float32"
+    assert resolve_precision("auto") in ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def _train_cmd(run_dir, *extra):
+    return [sys.executable, "-m", "keras_skel.cli", "train", "unet_tiny", "--out", str(run_dir),
+            "--set", "data.val_count=2", *extra]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_backup(tmp_path):
+    run = tmp_path / "run"
+    args = ["--set", "train.epochs=40", "--set", "train.steps_per_epoch=3", "--set", "train.backup_every_steps=3"]
+    proc = subprocess.Popen(_train_cmd(run, *args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            rows = list(csv.DictReader(open(run / "history.csv"))) if (run / "history.csv").exists() else []
+            if len(rows) >= 3 and (run / "backup").exists():
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("training did not reach 3 epochs")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done_before = len(list(csv.DictReader(open(run / "history.csv"))))
+    assert not (run / "metrics.json").exists()
+    out = subprocess.run(_train_cmd(run, *args), capture_output=True, text=True, timeout=400)
+    assert out.returncode == 0, out.stderr[-2000:]
+    epochs = [int(r["epoch"]) for r in csv.DictReader(open(run / "history.csv"))]
+    # The resumed session starts where the backup left off, not at epoch 0.
+    assert epochs[done_before] >= done_before - 1 and epochs[-1] == 39
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs_this_session"] < 40
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    out = subprocess.run(_train_cmd(tmp_path / "run", "--set", "train.strategy=mirrored", "--set", "train.cpu_devices=2",
+                                    "--set", "train.epochs=1"), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["replicas"] == 2

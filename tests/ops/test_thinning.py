@@ -253,3 +253,17 @@ def test_departures_are_well_formed_and_all_differ_from_the_paper():
         assert rows[1][1] == "#"
     changed = np.flatnonzero((paper != table).any(axis=0))
     assert sorted(codes) == changed.tolist()
+
+
+def test_bit_identical_on_200_project_synthetic_shapes():
+    """The toolkit's own shape generator (all families, noisy inputs), odd and non-square sizes."""
+    from keras_skel.data.synthetic import make_shape_sample
+
+    total = 0
+    for size in ((64, 64), (75, 53), (48, 97), (33, 33)):
+        shapes = np.stack([make_shape_sample(11, i, size, noise=2.0)[0] for i in range(50)])
+        ours = thin(shapes[..., None]).numpy()[..., 0]
+        for got, shape in zip(ours, shapes):
+            np.testing.assert_array_equal(got, skeletonize(shape.astype(bool)).astype(np.uint8))
+            total += 1
+    assert total == 200

@@ -31,8 +31,8 @@ def _parse_size(value: str) -> tuple[int, int]:
         raise click.BadParameter(f"{value!r}: expected S or HxW, e.g. 256 or 192x256") from None
     if len(parts) == 1:
         parts = parts * 2
-    if len(parts) != 2 or min(parts) < 16:
-        raise click.BadParameter(f"{value!r}: expected S or HxW with sides >= 16")
+    if len(parts) != 2 or min(parts) < 32:
+        raise click.BadParameter(f"{value!r}: expected S or HxW with sides >= 32")
     return parts[0], parts[1]
 
 

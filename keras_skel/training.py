@@ -70,12 +70,15 @@ def resolve_precision(precision: str) -> str:
 def _prepare_run_dir(cfg: Config, run_dir: Path, overwrite: bool) -> bool:
     """Creates or checks the run dir; returns True when resuming an interrupted run."""
     config_file = run_dir / "config.yaml"
-    if (run_dir / "metrics.json").exists():
-        if not overwrite:
-            raise ConfigError(
-                f"{run_dir} already holds a finished run (metrics.json); choose another --out "
-                "or pass --overwrite to replace it"
-            )
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not config_file.exists():
+        raise ConfigError(f"{run_dir} is not empty and is not a keras-skel run directory (no config.yaml); "
+                          "choose another --out")
+    if (run_dir / "metrics.json").exists() and not overwrite:
+        raise ConfigError(
+            f"{run_dir} already holds a finished run (metrics.json); choose another --out "
+            "or pass --overwrite to replace it"
+        )
+    if overwrite:  # a fresh start: nothing of an earlier run, finished or not, is reused
         for name in ("backup", "logs", "best.keras", "model.json", "metrics.json", "history.csv"):
             target = run_dir / name
             if target.is_dir():

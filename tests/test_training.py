@@ -103,3 +103,10 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
                                     "--set", "train.epochs=1"), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["replicas"] == 2
+
+
+def test_foreign_folder_is_not_used_as_run_dir(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not a keras-skel run directory"):
+        train(load_config("unet_tiny"), tmp_path, verbose=0)
+    assert (tmp_path / "notes.txt").read_text() == "mine"

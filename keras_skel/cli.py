@@ -180,6 +180,72 @@ def predict(model, inputs, out_dir, overlay, threshold, overwrite):
 
 
 @cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--name", required=True, help="Model name: saved_models/NAME/VERSION/ and the TF Serving name.")
+@click.option("--version", "version", type=click.IntRange(min=1), default=None,
+              help="Version number (default: one above the highest existing).")
+@click.option("--root", type=click.Path(file_okay=False), default="saved_models", show_default=True,
+              help="Models folder.")
+@click.option("--tflite", is_flag=True, help="Also write ROOT/NAME.tflite (builtin ops only).")
+@click.option("--quantize", type=click.Choice(["none", "float16", "dynamic", "int8"]), multiple=True,
+              help="TFLite variants (repeatable; default none): float16 weights, dynamic-range int8, "
+                   "or full-integer int8 calibrated on synthetic shapes. Files: NAME[_VARIANT].tflite.")
+@click.option("--tflite-size", default="256", show_default=True, help="Fixed TFLite input size: S or HxW.")
+@click.option("--eval", "eval_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Dataset folder to score the export and the classical baseline on (repeatable); "
+                   "the scores go into the model card.")
+@click.option("--force", is_flag=True, help="Replace an existing version or .tflite file.")
+def export(run_dir, name, version, root, tflite, quantize, tflite_size, eval_dirs, force):
+    """Export a training run as a SavedModel for TF Serving (and TFLite models).
+
+    Writes ROOT/NAME/VERSION/ atomically: signatures serving_default (images float32
+    [N,H,W,1] -> skeleton uint8, probability float32) and predict_png (PNG bytes -> PNG
+    bytes), with binarization, padding, threshold and thinning as graph ops, and
+    assets.extra/model_card.json. An existing version is never replaced without --force.
+
+    \b
+    Example:
+      keras-skel export runs/unet --name unet_shapes --tflite --quantize none --quantize float16
+    """
+    _quiet_tensorflow()
+    from keras_skel.export import export_run
+
+    result = export_run(run_dir, name, root=root, version=version, force=force, tflite=tflite,
+                        quantize=quantize or ("none",), tflite_size=_parse_size(tflite_size),
+                        eval_dirs=eval_dirs, command=shlex.join(["keras-skel", *sys.argv[1:]]))
+    click.echo(f"SavedModel: {result.saved_model}")
+    for path in result.tflite:
+        click.echo(f"TFLite: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
+@cli.command()
+@click.option("--models", "models_dir", type=click.Path(exists=True, file_okay=False), default="saved_models",
+              show_default=True, help="Folder of exported models (NAME/VERSION/).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8501, show_default=True, help="Port.")
+@click.option("--max-body-mb", type=click.FloatRange(min=0.001), default=32.0, show_default=True,
+              help="Largest request body accepted (larger: HTTP 413).")
+@click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Requests handled concurrently.")
+def serve(models_dir, host, port, max_body_mb, threads):
+    """Serve exported models over TF Serving's REST API (for machines without TF Serving).
+
+    Endpoints: GET /v1/models/NAME, GET /v1/models/NAME/metadata,
+    POST /v1/models/NAME[/versions/V|/labels/L]:predict (instances or inputs; {"b64": ...}
+    for PNG bytes).
+
+    \b
+    Example:
+      keras-skel serve --models saved_models --port 8501
+      curl localhost:8501/v1/models/unet_shapes
+    """
+    _quiet_tensorflow()
+    from keras_skel.serving.server import serve as run_server
+
+    run_server(models_dir, host=host, port=port, max_body_bytes=int(max_body_mb * 1e6), threads=threads)
+
+
+@cli.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo", show_default=True,
               help="Folder for the data, the run, the reports and the picture.")
 @click.option("--minutes", type=click.FloatRange(min=0.1), default=2.0, show_default=True,

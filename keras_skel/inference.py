@@ -8,7 +8,9 @@ REST URL) means adding one class and one branch in `load`.
 from __future__ import annotations
 
 import json
+import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,14 @@ import numpy as np
 from keras_skel.data.targets import skeleton_target
 from keras_skel.errors import DataError, ModelNotFoundError
 
-__all__ = ["Skeletonizer", "ClassicalSkeletonizer", "KerasSkeletonizer", "load", "skeletonize",
-           "as_binary", "MODEL_INFO_FILE", "DEFAULT_THRESHOLD"]
+__all__ = ["Prediction", "Skeletonizer", "ClassicalSkeletonizer", "KerasSkeletonizer",
+           "SavedModelSkeletonizer", "TFLiteSkeletonizer", "load", "skeletonize", "as_binary",
+           "model_search_path", "tiled_probability", "MODEL_INFO_FILE", "DEFAULT_THRESHOLD"]
 
 MODEL_INFO_FILE = "model.json"
+# File-name suffixes of quantized TFLite variants: `<name>_<variant>.tflite`.
+TFLITE_VARIANTS = ("float16", "dynamic", "int8")
+MODELS_ENV = "KERAS_SKEL_MODELS"
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -55,24 +61,35 @@ def as_binary(image: Any, name: str = "image") -> np.ndarray:
     )
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """One image's result: the uint8 0/1 skeleton and, for learned models, the probability."""
+
+    skeleton: np.ndarray
+    probability: np.ndarray | None = None
+
+
 class Skeletonizer:
     """Turns binary shapes into 1-px skeletons.
 
-    Attributes:
-        name: what the model is (for reports).
-        threshold: the probability threshold, or None for models without one.
+    Subclasses implement `predict`. Attributes: `name` (for reports), `threshold` (None for
+    models without one).
     """
 
     name: str = "skeletonizer"
     threshold: float | None = None
 
-    def probability(self, shape: np.ndarray) -> np.ndarray | None:
-        """Per-pixel skeleton probability `[H, W]`, or None for non-probabilistic models."""
-        return None
+    def predict(self, shape: np.ndarray) -> Prediction:
+        """Skeleton (and probability) of a 2-D binary shape."""
+        raise NotImplementedError
 
     def skeletonize(self, shape: np.ndarray) -> np.ndarray:
         """uint8 0/1 skeleton `[H, W]` of a 2-D binary shape."""
-        raise NotImplementedError
+        return self.predict(shape).skeleton
+
+    def probability(self, shape: np.ndarray) -> np.ndarray | None:
+        """Per-pixel skeleton probability `[H, W]`, or None for non-probabilistic models."""
+        return self.predict(shape).probability
 
 
 class ClassicalSkeletonizer(Skeletonizer):
@@ -87,8 +104,8 @@ class ClassicalSkeletonizer(Skeletonizer):
         self.prune_length = prune_length
         self.name = "classical"
 
-    def skeletonize(self, shape: np.ndarray) -> np.ndarray:
-        return skeleton_target(as_binary(shape), prune_length=self.prune_length)
+    def predict(self, shape: np.ndarray) -> Prediction:
+        return Prediction(skeleton_target(as_binary(shape), prune_length=self.prune_length))
 
 
 class KerasSkeletonizer(Skeletonizer):
@@ -96,7 +113,7 @@ class KerasSkeletonizer(Skeletonizer):
 
     Any H, W: inputs are padded to the model's stride and cropped back inside one
     `tf.function`; thresholding and thinning are the shared graph ops of
-    `keras_skel.ops.postprocess`.
+    `keras_skel.ops.postprocess`, as in the exported SavedModel.
 
     Args:
         model: a loaded `keras.Model`.
@@ -124,25 +141,175 @@ class KerasSkeletonizer(Skeletonizer):
             prob = model(pad_to_multiple(images, self.stride), training=False)
             return crop_to(tf.cast(prob, tf.float32), shape[1], shape[2])
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32),
-                                      tf.TensorSpec([], tf.float32)])
-        def skeleton_fn(probability, threshold):
-            return probability_to_skeleton(probability, threshold)
-
         self._probability_fn = probability_fn
-        self._skeleton_fn = skeleton_fn
+        self._skeleton_fn = _skeleton_fn(probability_to_skeleton)
 
     def probability(self, shape: np.ndarray) -> np.ndarray:
         images = as_binary(shape).astype(np.float32)[None, :, :, None]
         return self._probability_fn(images).numpy()[0, :, :, 0]
+
+    def predict(self, shape: np.ndarray) -> Prediction:
+        probability = self.probability(shape)
+        return Prediction(self.skeleton_from_probability(probability), probability)
 
     def skeleton_from_probability(self, probability: np.ndarray, threshold: float | None = None) -> np.ndarray:
         """Threshold + thinning of a probability map `[H, W]` (the graph ops)."""
         t = self.threshold if threshold is None else threshold
         return self._skeleton_fn(probability[None, :, :, None].astype(np.float32), np.float32(t)).numpy()[0, :, :, 0]
 
-    def skeletonize(self, shape: np.ndarray) -> np.ndarray:
-        return self.skeleton_from_probability(self.probability(shape))
+
+def _skeleton_fn(probability_to_skeleton):
+    import tensorflow as tf
+
+    return tf.function(
+        probability_to_skeleton,
+        input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32), tf.TensorSpec([], tf.float32)],
+    )
+
+
+class SavedModelSkeletonizer(Skeletonizer):
+    """An exported SavedModel (`keras-skel export`), called through its `serving_default`
+    signature: threshold and thinning are baked into the graph.
+
+    Args:
+        path: the version folder (holding `saved_model.pb`).
+        threshold: when given and different from the baked-in one, the skeleton is recomputed
+            from the probability output with that threshold (same graph ops).
+    """
+
+    def __init__(self, path: str | Path, threshold: float | None = None):
+        import tensorflow as tf
+
+        from keras_skel.export.saved_model import read_model_card
+
+        self.path = Path(path)
+        try:
+            loaded = tf.saved_model.load(str(self.path))
+            self._fn = loaded.signatures["serving_default"]
+        except (OSError, KeyError, ValueError) as err:
+            raise ModelNotFoundError(f"{self.path} is not a keras-skel SavedModel: {err}") from None
+        self._loaded = loaded  # keeps the variables alive
+        self.card = read_model_card(self.path)
+        baked = self.card.get("threshold")
+        self._rethreshold = None
+        if threshold is not None and threshold != baked:
+            from keras_skel.ops.postprocess import probability_to_skeleton
+
+            self._rethreshold = _skeleton_fn(probability_to_skeleton)
+        self.threshold = baked if threshold is None else float(threshold)
+        self.name = str(self.path)
+
+    def predict(self, shape: np.ndarray) -> Prediction:
+        images = as_binary(shape).astype(np.float32)[None, :, :, None]
+        out = self._fn(images=images)
+        probability = out["probability"].numpy()[0, :, :, 0]
+        if self._rethreshold is not None:
+            skeleton = self._rethreshold(out["probability"], np.float32(self.threshold)).numpy()[0, :, :, 0]
+        else:
+            skeleton = out["skeleton"].numpy()[0, :, :, 0]
+        return Prediction(skeleton, probability)
+
+
+class TFLiteSkeletonizer(Skeletonizer):
+    """A `.tflite` model (fixed input size) run by the LiteRT interpreter.
+
+    Images up to the model's size are padded with background, run whole (post-processing in
+    the TFLite graph) and cropped back, which is exact. Larger images run as overlapping tiles
+    whose probability maps are stitched (each tile keeps its centre), then thresholded and
+    thinned by the shared graph ops.
+
+    Args:
+        path: the `.tflite` file.
+        threshold: the model's threshold (read from the model card of the SavedModel exported
+            beside it when not given; used only for tiled inputs).
+        overlap: tile overlap in pixels for large inputs.
+    """
+
+    def __init__(self, path: str | Path, threshold: float | None = None, overlap: int = 32):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(path)
+        try:
+            self._interpreter = Interpreter(model_path=str(self.path))
+            self._runner = self._interpreter.get_signature_runner("serving_default")
+        except (ValueError, RuntimeError) as err:
+            raise ModelNotFoundError(f"{self.path} is not a keras-skel TFLite model: {err}") from None
+        details = self._runner.get_input_details()["images"]
+        self.size = tuple(int(d) for d in details["shape"][1:3])
+        self.threshold = threshold if threshold is not None else _tflite_threshold(self.path)
+        self.overlap = overlap
+        self.name = str(self.path)
+        self._skeleton_fn = None
+
+    def _run(self, tile: np.ndarray) -> dict:
+        out = self._runner(images=tile[None, :, :, None].astype(np.float32))
+        return {k: v[0, :, :, 0] for k, v in out.items()}
+
+    def predict(self, shape: np.ndarray) -> Prediction:
+        binary = as_binary(shape)
+        h, w = binary.shape
+        th, tw = self.size
+        if h <= th and w <= tw:
+            padded = np.zeros((th, tw), bool)
+            padded[:h, :w] = binary
+            out = self._run(padded)
+            return Prediction(out["skeleton"][:h, :w].astype(np.uint8), out["probability"][:h, :w])
+        if self.threshold is None:
+            raise ModelNotFoundError(f"{self.path}: images larger than {th}x{tw} run tiled and need the "
+                                     "threshold; pass threshold= (it is in the SavedModel's model card)")
+        probability = tiled_probability(lambda tile: self._run(tile)["probability"], binary, self.size, self.overlap)
+        if self._skeleton_fn is None:
+            from keras_skel.ops.postprocess import probability_to_skeleton
+
+            self._skeleton_fn = _skeleton_fn(probability_to_skeleton)
+        skeleton = self._skeleton_fn(probability[None, :, :, None], np.float32(self.threshold)).numpy()[0, :, :, 0]
+        return Prediction(skeleton, probability)
+
+
+def tiled_probability(fn, binary: np.ndarray, tile: tuple[int, int], overlap: int) -> np.ndarray:
+    """Runs `fn` (a `[th, tw]` binary tile → probability) over overlapping tiles of `binary`
+    and stitches the result: each output pixel comes from the tile where it lies farthest from a
+    cut edge (tiles keep their centres), so no seam falls inside a tile's border zone."""
+    h, w = binary.shape
+    th, tw = tile
+    overlap = min(overlap, th // 4, tw // 4)
+    step_h, step_w = th - 2 * overlap, tw - 2 * overlap
+    padded = np.zeros((max(h, th), max(w, tw)), bool)
+    padded[:h, :w] = binary
+    out = np.zeros(padded.shape, np.float32)
+
+    def starts(total, size, step):
+        positions = list(range(0, max(total - size, 0) + 1, step))
+        if positions[-1] != total - size:
+            positions.append(total - size)
+        return positions
+
+    ys, xs = starts(padded.shape[0], th, step_h), starts(padded.shape[1], tw, step_w)
+    for iy, y in enumerate(ys):
+        for ix, x in enumerate(xs):
+            prob = fn(padded[y:y + th, x:x + tw])
+            # The region this tile owns: from halfway into the overlap with the previous tile
+            # to halfway into the overlap with the next one.
+            y0 = 0 if iy == 0 else (ys[iy - 1] + th + y) // 2 - y
+            y1 = th if iy == len(ys) - 1 else (y + th + ys[iy + 1]) // 2 - y
+            x0 = 0 if ix == 0 else (xs[ix - 1] + tw + x) // 2 - x
+            x1 = tw if ix == len(xs) - 1 else (x + tw + xs[ix + 1]) // 2 - x
+            out[y + y0:y + y1, x + x0:x + x1] = prob[y0:y1, x0:x1]
+    return out[:h, :w]
+
+
+def _tflite_threshold(path: Path) -> float | None:
+    """The threshold from the model card of the newest SavedModel exported beside a .tflite."""
+    from keras_skel.export.layout import versions
+    from keras_skel.export.saved_model import read_model_card
+
+    stem = path.stem
+    for variant in TFLITE_VARIANTS:
+        if stem.endswith(f"_{variant}"):
+            stem = stem[: -len(variant) - 1]
+    model_dir = path.parent / stem
+    found = versions(model_dir)
+    return read_model_card(model_dir / str(found[-1])).get("threshold") if found else None
 
 
 def infer_stride(model) -> int:
@@ -187,13 +354,36 @@ def _load_keras(path: Path, threshold: float | None) -> KerasSkeletonizer:
     return KerasSkeletonizer(model, threshold, info.get("stride"), name=str(path))
 
 
+def model_search_path() -> list[Path]:
+    """Folders searched for shipped model names: `$KERAS_SKEL_MODELS` (os.pathsep-separated),
+    `./saved_models`, then the `saved_models/` of this checkout."""
+    roots = [Path(p) for p in os.environ.get(MODELS_ENV, "").split(os.pathsep) if p]
+    roots.append(Path("saved_models"))
+    roots.append(Path(__file__).resolve().parent.parent / "saved_models")
+    unique = []
+    for root in roots:
+        if root.resolve() not in [u.resolve() for u in unique]:
+            unique.append(root)
+    return unique
+
+
+def _latest_version(model_dir: Path) -> Path | None:
+    from keras_skel.export.layout import versions
+
+    found = versions(model_dir)
+    return model_dir / str(found[-1]) if found else None
+
+
 def load(spec: Any = "classical", threshold: float | None = None) -> Skeletonizer:
     """Loads a model for skeletonization.
 
     Args:
-        spec: `"classical"`; a training run directory (uses its `best.keras` and stored
-            threshold); a `.keras` file; a `keras.Model`; or a `Skeletonizer` (returned as is).
-        threshold: overrides the stored threshold.
+        spec: `"classical"`; a training run directory (its `best.keras` and threshold); a
+            `.keras` file; an exported SavedModel (a version folder, or a model folder whose
+            newest version is used); a `.tflite` file; a TF Serving REST URL
+            (`http://host:8501/v1/models/NAME`); the name of a shipped model (looked up in
+            `model_search_path()`); a `keras.Model`; or a `Skeletonizer` (returned as is).
+        threshold: overrides the stored threshold (Keras models; TFLite tiling).
 
     Returns:
         A `Skeletonizer`.
@@ -212,19 +402,40 @@ def load(spec: Any = "classical", threshold: float | None = None) -> Skeletonize
         return ClassicalSkeletonizer()
     if hasattr(spec, "predict") and hasattr(spec, "layers"):
         return KerasSkeletonizer(spec, DEFAULT_THRESHOLD if threshold is None else threshold)
-    path = Path(str(spec))
+    text = str(spec)
+    if text.startswith(("http://", "https://")):
+        from keras_skel.serving.client import RestSkeletonizer
+
+        return RestSkeletonizer(text)
+    path = Path(text)
     if path.is_dir() and (path / "best.keras").is_file():
         return _load_keras(path / "best.keras", threshold)
     if path.is_file() and path.suffix == ".keras":
         return _load_keras(path, threshold)
+    if path.is_file() and path.suffix == ".tflite":
+        return TFLiteSkeletonizer(path, threshold)
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        return SavedModelSkeletonizer(path, threshold)
+    if path.is_dir() and _latest_version(path) is not None:
+        return SavedModelSkeletonizer(_latest_version(path), threshold)
     if path.is_dir():
         raise ModelNotFoundError(
-            f"{path} is a folder without best.keras: expected a training run directory "
-            "(made by `keras-skel train`), a .keras file, or 'classical'"
+            f"{path} is a folder but not a model: expected a training run directory (with "
+            "best.keras), a SavedModel (with saved_model.pb) or a model folder with numbered versions"
         )
+    if not path.suffix and len(path.parts) == 1:
+        for root in model_search_path():
+            latest = _latest_version(root / text)
+            if latest is not None:
+                return SavedModelSkeletonizer(latest, threshold)
+            if (root / f"{text}.tflite").is_file():
+                return TFLiteSkeletonizer(root / f"{text}.tflite", threshold)
+    searched = ", ".join(str(r) for r in model_search_path())
     raise ModelNotFoundError(
-        f"model {spec!r} not found: expected 'classical', a training run directory, or a "
-        ".keras file (train one with `keras-skel train unet_shapes`)"
+        f"model {spec!r} not found: expected 'classical', a training run directory, a .keras "
+        f"file, a SavedModel folder, a .tflite file, an http(s):// TF Serving URL, or the name of "
+        f"a shipped model (searched {searched}; set ${MODELS_ENV} to add folders, or train one "
+        "with `keras-skel train unet_shapes`)"
     )
 
 

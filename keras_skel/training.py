@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -139,6 +140,26 @@ def _optimizer(cfg: Config, total_steps: int):
     return keras.optimizers.Adam(lr)
 
 
+def _atomic_backup_callback(backup_dir: Path, save_freq: int):
+    import keras
+
+    class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+        """`BackupAndRestore` whose files are replaced atomically: a run killed while writing
+        its backup resumes from the previous one instead of failing on a half-written file."""
+
+        def _save_model(self):
+            os.makedirs(self.backup_dir, exist_ok=True)
+            weights_tmp = os.path.join(self.backup_dir, "incoming.weights.h5")
+            self.model.save_weights(filepath=weights_tmp, overwrite=True)
+            metadata_tmp = self._training_metadata_path + ".incoming"
+            with open(metadata_tmp, "w") as f:
+                json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
+            os.replace(weights_tmp, self._weights_path)
+            os.replace(metadata_tmp, self._training_metadata_path)
+
+    return AtomicBackupAndRestore(str(backup_dir), save_freq=save_freq)
+
+
 def _time_limit_callback(minutes: float):
     import keras
 
@@ -177,6 +198,8 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
     """
     run_dir = Path(run_dir)
     resuming = _prepare_run_dir(cfg, run_dir, overwrite)
+    if resuming and verbose:
+        print(f"resuming the interrupted run in {run_dir} from {run_dir / 'backup'}")
     _setup_devices(cfg.train.cpu_devices)
 
     import keras
@@ -208,7 +231,7 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
                           jit_compile=cfg.train.jit_compile)
 
         callbacks = [
-            keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq=cfg.train.backup_every_steps),
+            _atomic_backup_callback(run_dir / "backup", cfg.train.backup_every_steps),
             keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor="val_loss", save_best_only=True),
             keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
             keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resuming),
@@ -223,7 +246,8 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
 
         start = time.monotonic()
         history = model.fit(train_ds, epochs=cfg.train.epochs, steps_per_epoch=steps,
-                            validation_data=val_ds, callbacks=callbacks, verbose=verbose)
+                            validation_data=val_ds, callbacks=callbacks, verbose=verbose,
+                            shuffle=False)  # the tf.data pipeline shuffles itself
         train_seconds = time.monotonic() - start
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)

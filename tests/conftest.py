@@ -34,3 +34,12 @@ def tiny_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
     result = train(load_config("unet_tiny"), run_dir, verbose=0, command="pytest")
     return result
+
+
+@pytest.fixture(scope="session")
+def exported_tiny(tiny_run, tmp_path_factory):
+    """The tiny run exported as `<root>/tiny/1/` plus `<root>/tiny.tflite` (64×64)."""
+    from keras_skel.export import export_run
+
+    root = tmp_path_factory.mktemp("saved_models")
+    return export_run(tiny_run.run_dir, "tiny", root=root, tflite=True, tflite_size=(64, 64), command="pytest")

@@ -34,7 +34,7 @@ def test_skeletonize_api_classical_matches_gt_rule():
 def test_load_errors_are_specific(tmp_path):
     with pytest.raises(ModelNotFoundError, match="not found"):
         load("nothing_here")
-    with pytest.raises(ModelNotFoundError, match="without best.keras"):
+    with pytest.raises(ModelNotFoundError, match="is a folder but not a model"):
         load(tmp_path)
     bad = tmp_path / "bad.keras"
     bad.write_text("not a zip")

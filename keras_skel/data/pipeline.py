@@ -97,5 +97,8 @@ def evaluation_pipeline(samples: Sequence[tuple[np.ndarray, np.ndarray]], image_
         stacked = tf.image.resize_with_crop_or_pad(tf.concat([image, target], -1), size[0], size[1])
         return tf.reshape(stacked[..., :1], [*size, 1]), tf.reshape(stacked[..., 1:], [*size, 1])
 
-    ds = samples_dataset(samples).map(centre, num_parallel_calls=tf.data.AUTOTUNE)
+    # A known cardinality lets Keras count validation steps instead of running into the end of
+    # the data (which it reports as "input ran out of data" the first time).
+    ds = samples_dataset(samples).apply(tf.data.experimental.assert_cardinality(len(samples)))
+    ds = ds.map(centre, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).cache().prefetch(tf.data.AUTOTUNE)

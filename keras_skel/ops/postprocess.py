@@ -21,4 +21,5 @@ def probability_to_skeleton(probability: tf.Tensor, threshold: float | tf.Tensor
         uint8 0/1 skeleton of the same shape.
     """
     threshold = tf.cast(threshold, probability.dtype)
-    return thin(tf.cast(probability >= threshold, tf.uint8))
+    # float32 mask: TFLite builtins have no NotEqual on uint8 (thin compares with 0).
+    return thin(tf.cast(probability >= threshold, tf.float32))

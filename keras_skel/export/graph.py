@@ -1,0 +1,72 @@
+"""The serving graph around a Keras model: pre-processing, model, post-processing, all TF ops.
+
+These functions build the `tf.function`s that go into a SavedModel (and, at a fixed size, into
+a TFLite model), so the same code runs in TF Serving, in LiteRT and in `keras-skel predict`.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from keras_skel.ops.padding import crop_to, pad_to_multiple
+from keras_skel.ops.postprocess import probability_to_skeleton
+
+__all__ = ["skeletonize_images", "decode_binary_png", "make_png_fn"]
+
+
+def skeletonize_images(model, images: tf.Tensor, threshold: float, stride: int) -> dict[str, tf.Tensor]:
+    """`images` float32 `[N, H, W, 1]` (0..1) → `{"skeleton": uint8, "probability": float32}`.
+
+    Binarizes at 0.5, pads to `stride`, runs the model, crops back, thresholds and thins.
+    """
+    shape = tf.shape(images)
+    binary = tf.cast(images > 0.5, tf.float32)
+    probability = model(pad_to_multiple(binary, stride), training=False)
+    probability = crop_to(tf.cast(probability, tf.float32), shape[1], shape[2])
+    skeleton = probability_to_skeleton(probability, threshold)
+    return {"skeleton": skeleton, "probability": probability}
+
+
+def decode_binary_png(image_bytes: tf.Tensor) -> tf.Tensor:
+    """PNG/JPEG/BMP/GIF bytes → float32 `[H, W, 1]` binary shape, by the dataset rule.
+
+    8- and 16-bit images are decoded to a 16-bit range and binarized at 50%; RGB(A) goes
+    through luminance; a non-constant alpha channel is the shape (DESIGN.md §3).
+    """
+    image = tf.io.decode_image(image_bytes, channels=0, dtype=tf.uint16, expand_animations=False)
+    image = tf.cast(image, tf.float32) / 65535.0
+    channels = tf.shape(image)[-1]
+
+    def luminance(rgb):
+        return tf.reduce_sum(rgb * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
+
+    def from_rgb_or_alpha(colour, alpha):
+        alpha_varies = tf.reduce_max(alpha) > tf.reduce_min(alpha)
+        return tf.cond(alpha_varies, lambda: alpha, lambda: colour)
+
+    grey = tf.switch_case(
+        tf.clip_by_value(channels, 1, 4) - 1,
+        [
+            lambda: image[..., :1],
+            lambda: from_rgb_or_alpha(image[..., :1], image[..., 1:2]),
+            lambda: luminance(image[..., :3]),
+            lambda: from_rgb_or_alpha(luminance(image[..., :3]), image[..., 3:4]),
+        ],
+    )
+    grey.set_shape([None, None, 1])
+    return tf.cast(grey > 0.5, tf.float32)
+
+
+def make_png_fn(model, threshold: float, stride: int):
+    """`image_bytes` string `[N]` → `skeleton_png_bytes` string `[N]` (each image its own size)."""
+
+    def one(image_bytes):
+        binary = decode_binary_png(image_bytes)
+        out = skeletonize_images(model, tf.expand_dims(binary, 0), threshold, stride)
+        return tf.io.encode_png(out["skeleton"][0] * tf.constant(255, tf.uint8))
+
+    def png_fn(image_bytes):
+        encoded = tf.map_fn(one, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
+        return {"skeleton_png_bytes": encoded}
+
+    return png_fn

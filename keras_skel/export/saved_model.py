@@ -1,0 +1,221 @@
+"""`export_run`: a training run → `saved_models/<name>/<version>/`, a SavedModel TF Serving loads.
+
+Built with `keras.export.ExportArchive` (TF_NOTES: a `tf.Module` saved with
+`tf.saved_model.save` breaks TF Serving's C++ loader). Signatures (DESIGN.md §3):
+
+- `serving_default`: `images` float32 `[N, H, W, 1]` (0..1, any N, H, W) →
+  `skeleton` uint8 `[N, H, W, 1]`, `probability` float32 `[N, H, W, 1]`;
+- `predict_png`: `image_bytes` string `[N]` → `skeleton_png_bytes` string `[N]`.
+
+Binarization, padding to the network stride, cropping back, the validation threshold and
+thinning are graph ops inside; the SavedModel runs where only TensorFlow is installed.
+`assets.extra/model_card.json` describes it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from keras_skel.errors import ModelNotFoundError
+
+__all__ = ["export_run", "ExportResult", "MODEL_CARD", "read_model_card", "build_archive"]
+
+MODEL_CARD = Path("assets.extra") / "model_card.json"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Paths an export wrote and the model card it recorded."""
+
+    saved_model: Path
+    tflite: tuple[Path, ...]
+    card: dict
+
+
+def read_model_card(saved_model_dir: str | Path) -> dict:
+    """The model card of an exported SavedModel ({} if it has none)."""
+    path = Path(saved_model_dir) / MODEL_CARD
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_run(run_dir: str | Path):
+    """`(model, model_info, metrics)` of a finished training run."""
+    import keras
+
+    import keras_skel.layers  # noqa: F401  (custom layers for deserialization)
+    from keras_skel.inference import read_model_info
+
+    run_dir = Path(run_dir)
+    best = run_dir / "best.keras"
+    info = read_model_info(run_dir)
+    if not best.is_file() or "threshold" not in info:
+        raise ModelNotFoundError(
+            f"{run_dir} is not a finished training run (expected best.keras and model.json with a "
+            "threshold, written by `keras-skel train`)"
+        )
+    model = keras.saving.load_model(best, compile=False)
+    metrics_path = run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    return model, info, metrics
+
+
+def build_archive(model, threshold: float, stride: int):
+    """An `ExportArchive` with the `serving_default` and `predict_png` endpoints."""
+    import keras
+    import tensorflow as tf
+
+    from keras_skel.export.graph import make_png_fn, skeletonize_images
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serving_default",
+        lambda images: skeletonize_images(model, images, threshold, stride),
+        input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32, name="images")],
+    )
+    archive.add_endpoint(
+        "predict_png",
+        make_png_fn(model, threshold, stride),
+        input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
+    )
+    return archive
+
+
+def export_run(
+    run_dir: str | Path,
+    name: str,
+    root: str | Path = "saved_models",
+    version: int | None = None,
+    force: bool = False,
+    tflite: bool = False,
+    quantize: Sequence[str] = ("none",),
+    tflite_size: tuple[int, int] | None = None,
+    eval_dirs: Sequence[str | Path] = (),
+    command: str | None = None,
+) -> ExportResult:
+    """Exports a training run as `root/name/version/` (and optionally `.tflite` files).
+
+    Args:
+        run_dir: a finished run of `keras-skel train`.
+        name: model name (folder and TF Serving model name).
+        root: the models folder.
+        version: version number; default: one above the highest existing.
+        force: replace an existing version / `.tflite` file.
+        tflite: also write TFLite models (`root/name.tflite`, and `name_<quantize>.tflite`).
+        quantize: TFLite variants: `none`, `float16`, `dynamic` (dynamic-range int8),
+            `int8` (full-integer, calibrated on synthetic training-like shapes).
+        tflite_size: fixed `(H, W)` of the TFLite input (default 256×256).
+        eval_dirs: dataset folders the exported model (and the classical baseline) are scored
+            on; the scores go into the model card.
+        command: the command line, recorded in the card.
+
+    Returns:
+        An `ExportResult`.
+
+    Example:
+        >>> export_run("runs/unet", "unet_shapes", tflite=True)  # doctest: +SKIP
+    """
+    from keras_skel.errors import ConfigError
+    from keras_skel.export.layout import atomic_directory, atomic_file, next_version, validate_name
+
+    model, info, metrics = load_run(run_dir)
+    name = validate_name(name)
+    model_dir = Path(root) / name
+    version = int(version) if version is not None else next_version(model_dir)
+    threshold = float(info["threshold"])
+    stride = int(info.get("stride", 1))
+    tflite_size = tuple(tflite_size or (256, 256))
+    if (model_dir / str(version)).exists() and not force:
+        raise ConfigError(f"{model_dir / str(version)} exists already; pass --force to replace it or "
+                          "choose another --version")
+    if tflite_size[0] % stride or tflite_size[1] % stride:
+        raise ConfigError(f"TFLite size {tflite_size} must be a multiple of the model stride {stride}")
+
+    card = dict(
+        name=name,
+        version=version,
+        task=info.get("task", "shapes"),
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        threshold=threshold,
+        stride=stride,
+        max_size=info.get("max_size"),
+        inputs={
+            "serving_default": {"images": "float32 [N, H, W, 1], values 0..1, binarized at 0.5; any N, H, W"},
+            "predict_png": {"image_bytes": "string [N]: PNG/JPEG/BMP/GIF bytes (8/16-bit grey, RGB, RGBA)"},
+        },
+        outputs={
+            "serving_default": {"skeleton": "uint8 [N, H, W, 1] 0/1", "probability": "float32 [N, H, W, 1]"},
+            "predict_png": {"skeleton_png_bytes": "string [N]: 8-bit PNG, 255 = skeleton"},
+        },
+        tflite_input_size=list(tflite_size),
+        model=info.get("model"),
+        training_data=info.get("data"),
+        training_command=info.get("command"),
+        validation=metrics.get("val"),
+        export_command=command,
+        run_dir=str(Path(run_dir).resolve()),
+        versions={"tensorflow": _tf_version(), "keras_skel": _package_version()},
+        scores={},
+    )
+
+    # Everything is converted before anything becomes visible: a failure leaves no files.
+    flatbuffers: dict[Path, bytes] = {}
+    if tflite:
+        from keras_skel.export.tflite import QUANTIZATIONS, convert_tflite
+
+        for variant in quantize:
+            if variant not in QUANTIZATIONS:
+                raise ConfigError(f"unknown quantization {variant!r}; choose from {', '.join(QUANTIZATIONS)}")
+            suffix = "" if variant == "none" else f"_{variant}"
+            target = Path(root) / f"{name}{suffix}.tflite"
+            if target.exists() and not force:
+                raise ConfigError(f"{target} exists already; pass --force to replace it")
+            flatbuffers[target] = convert_tflite(model, threshold, stride, tflite_size, variant)
+        card["tflite"] = {path.name: quantization for path, quantization in zip(flatbuffers, quantize)}
+
+    archive = build_archive(model, threshold, stride)
+    with atomic_directory(model_dir / str(version), force=force) as tmp:
+        archive.write_out(str(tmp), verbose=False)
+        (tmp / MODEL_CARD).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2))
+        if eval_dirs:  # scored as exported, before it becomes visible
+            card["scores"] = _scores(tmp, eval_dirs)
+            (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2))
+    saved_model = model_dir / str(version)
+    for target, flatbuffer in flatbuffers.items():
+        with atomic_file(target, force=force) as tmp_path:
+            tmp_path.write_bytes(flatbuffer)
+    return ExportResult(saved_model, tuple(flatbuffers), card)
+
+
+def _scores(saved_model_dir: Path, eval_dirs: Sequence[str | Path]) -> dict:
+    """Exact and 2-px F1 of the exported model and of the classical baseline on each folder."""
+    from keras_skel.evaluation import evaluate
+    from keras_skel.inference import load
+
+    exported = load(saved_model_dir)
+    scores = {}
+    for folder in eval_dirs:
+        entry = {}
+        for label, model in (("model", exported), ("classical", "classical")):
+            report = evaluate(model, folder, tolerance=2.0)
+            entry[label] = {"exact_f1": report["exact"]["f1"], "f1_2px": report["tolerant"]["f1"],
+                            "count": report["count"]}
+        scores[str(folder)] = entry
+    return scores
+
+
+def _tf_version() -> str:
+    import tensorflow as tf
+
+    return tf.__version__
+
+
+def _package_version() -> str:
+    from keras_skel import __version__
+
+    return __version__

@@ -1,0 +1,66 @@
+"""TFLite / LiteRT export: a fixed-size `serving_default` signature with the post-processing
+inside, builtin ops only (the pip LiteRT interpreter has no Flex delegate)."""
+
+from __future__ import annotations
+
+import tempfile
+
+from keras_skel.errors import ConfigError
+
+__all__ = ["convert_tflite", "QUANTIZATIONS"]
+
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+
+
+def _representative_shapes(size: tuple[int, int], count: int = 64, seed: int = 0):
+    """Calibration inputs for full-integer quantization: training-like synthetic shapes."""
+    import numpy as np
+
+    from keras_skel.data.synthetic import make_shape_sample
+
+    for index in range(count):
+        shape, _ = make_shape_sample(seed, index, size, noise=2.0)
+        yield {"images": shape.astype(np.float32)[None, :, :, None]}
+
+
+def convert_tflite(model, threshold: float, stride: int, size: tuple[int, int], quantize: str) -> bytes:
+    """Converts the serving graph at a fixed `size` to a TFLite flatbuffer.
+
+    Args:
+        model: the Keras model.
+        threshold: baked-in probability threshold.
+        stride: the model's stride (`size` must be a multiple).
+        size: `(H, W)` of the single input image.
+        quantize: `none` (fp32), `float16` (fp16 weights), `dynamic` (dynamic-range int8
+            weights), `int8` (full-integer int8, calibrated on synthetic shapes; fp32 I/O).
+
+    Returns:
+        The flatbuffer bytes.
+    """
+    import keras
+    import tensorflow as tf
+
+    from keras_skel.export.graph import skeletonize_images
+
+    if quantize not in QUANTIZATIONS:
+        raise ConfigError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serving_default",
+        lambda images: skeletonize_images(model, images, threshold, stride),
+        input_signature=[tf.TensorSpec([1, size[0], size[1], 1], tf.float32, name="images")],
+    )
+    with tempfile.TemporaryDirectory(prefix="keras-skel-tflite-") as tmp:
+        archive.write_out(tmp, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize != "none":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if quantize == "int8":
+            converter.representative_dataset = lambda: _representative_shapes(tuple(size))
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                                   tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter.convert()

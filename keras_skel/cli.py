@@ -126,7 +126,8 @@ def train(recipe, overrides, run_dir, overwrite):
 
 @cli.command()
 @click.option("--model", "model", required=True,
-              help="'classical', a run directory, or a .keras file.")
+              help="'classical', a run dir, a .keras file, a SavedModel dir, a .tflite file, a shipped "
+                   "model name, or http://HOST:PORT/v1/models/NAME.")
 @click.option("--data", "data_dir", type=click.Path(), required=True,
               help="Dataset folder with shapes/ and skeletons/.")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=2.0, show_default=True,
@@ -158,13 +159,17 @@ def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad):
 
 
 @cli.command()
-@click.option("--model", "model", required=True, help="'classical', a run directory, or a .keras file.")
+@click.option("--model", "model", required=True,
+              help="'classical', a run dir, a .keras file, a SavedModel dir, a .tflite file, a shipped "
+                   "model name, or http://HOST:PORT/v1/models/NAME.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option("--overlay", is_flag=True, help="Also write <stem>_overlay.png pictures.")
+@click.option("--save-probability", is_flag=True,
+              help="Also write <stem>_probability.png (16-bit grey: value / 65535 = probability).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None, help="Override the stored threshold.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-def predict(model, inputs, out_dir, overlay, threshold, overwrite):
+def predict(model, inputs, out_dir, overlay, save_probability, threshold, overwrite):
     """Skeletonize INPUTS (image files or folders) into OUT/<stem>.png.
 
     \b
@@ -174,8 +179,8 @@ def predict(model, inputs, out_dir, overlay, threshold, overwrite):
     _quiet_tensorflow()
     from keras_skel.prediction import predict_files
 
-    written = predict_files(model, inputs, out_dir, overlay_pictures=overlay, threshold=threshold,
-                            overwrite=overwrite, progress=True)
+    written = predict_files(model, inputs, out_dir, overlay_pictures=overlay, save_probability=save_probability,
+                            threshold=threshold, overwrite=overwrite, progress=True)
     click.echo(f"wrote {len(written)} skeletons to {out_dir}")
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from keras_skel.data.folders import list_images
 from keras_skel.data.io import read_binary_image, write_mask_png
 from keras_skel.errors import DataError
-from keras_skel.inference import load
+from keras_skel.inference import ClassicalSkeletonizer, load
 from keras_skel.visualize import overlay
 
 __all__ = ["predict_files"]
@@ -19,6 +21,7 @@ def predict_files(
     inputs: Sequence[str | Path],
     out_dir: str | Path,
     overlay_pictures: bool = False,
+    save_probability: bool = False,
     threshold: float | None = None,
     overwrite: bool = False,
     progress: bool = False,
@@ -30,6 +33,8 @@ def predict_files(
         inputs: image files and/or folders of images.
         out_dir: output folder (created).
         overlay_pictures: also write `<stem>_overlay.png` (shape grey, skeleton red).
+        save_probability: also write `<stem>_probability.png`, the probability map as a 16-bit
+            grey PNG (value / 65535 = probability); models without one (classical) are refused.
         threshold: overrides the model's threshold.
         overwrite: replace existing outputs instead of refusing.
         progress: show a progress bar.
@@ -55,11 +60,14 @@ def predict_files(
                             "predict them into different --out folders")
         targets[dest] = path
     if not overwrite:
-        existing = [d for d in targets if d.exists() or (overlay_pictures and _overlay_path(d).exists())]
+        existing = [d for d in targets if d.exists() or (overlay_pictures and _overlay_path(d).exists())
+                    or (save_probability and _probability_path(d).exists())]
         if existing:
             raise DataError(f"{len(existing)} output file(s) exist already, e.g. {existing[0]}; "
                             "pass --overwrite to replace them or choose another --out")
     skeletonizer = load(model, threshold)
+    if save_probability and isinstance(skeletonizer, ClassicalSkeletonizer):
+        raise DataError("--save-probability needs a learned model; 'classical' has no probability map")
     written = []
     items = list(targets.items())
     if progress:
@@ -71,10 +79,13 @@ def predict_files(
     with bar as iterator:
         for dest, source in iterator:
             shape = read_binary_image(source)
-            skeleton = skeletonizer.skeletonize(shape)
-            write_mask_png(dest, skeleton)
+            result = skeletonizer.predict(shape)
+            write_mask_png(dest, result.skeleton)
             if overlay_pictures:
-                _write_rgb(_overlay_path(dest), overlay(shape, skeleton))
+                _write_image(_overlay_path(dest), overlay(shape, result.skeleton)[..., ::-1])
+            if save_probability:
+                scaled = np.round(np.clip(result.probability, 0, 1) * 65535).astype(np.uint16)
+                _write_image(_probability_path(dest), scaled)
             written.append(dest)
     return written
 
@@ -83,10 +94,14 @@ def _overlay_path(dest: Path) -> Path:
     return dest.with_name(f"{dest.stem}_overlay.png")
 
 
-def _write_rgb(path: Path, rgb) -> None:
+def _probability_path(dest: Path) -> Path:
+    return dest.with_name(f"{dest.stem}_probability.png")
+
+
+def _write_image(path: Path, image) -> None:
     import cv2
 
-    if not cv2.imwrite(str(path), rgb[..., ::-1]):
+    if not cv2.imwrite(str(path), image):
         raise DataError(f"could not write {path}")
 
 

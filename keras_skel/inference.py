@@ -298,18 +298,21 @@ def tiled_probability(fn, binary: np.ndarray, tile: tuple[int, int], overlap: in
     return out[:h, :w]
 
 
-def _tflite_threshold(path: Path) -> float | None:
-    """The threshold from the model card of the newest SavedModel exported beside a .tflite."""
-    from keras_skel.export.layout import versions
+def _sibling_card(path: Path) -> dict:
+    """The model card of the newest SavedModel exported beside a `.tflite` / `.keras` file
+    (`<dir>/<name>[_<variant>].tflite` ↔ `<dir>/<name>/<version>/`), or {}."""
     from keras_skel.export.saved_model import read_model_card
 
     stem = path.stem
     for variant in TFLITE_VARIANTS:
         if stem.endswith(f"_{variant}"):
             stem = stem[: -len(variant) - 1]
-    model_dir = path.parent / stem
-    found = versions(model_dir)
-    return read_model_card(model_dir / str(found[-1])).get("threshold") if found else None
+    latest = _latest_version(path.parent / stem)
+    return read_model_card(latest) if latest is not None else {}
+
+
+def _tflite_threshold(path: Path) -> float | None:
+    return _sibling_card(path).get("threshold")
 
 
 def infer_stride(model) -> int:
@@ -344,7 +347,7 @@ def _load_keras(path: Path, threshold: float | None) -> KerasSkeletonizer:
         model = keras.saving.load_model(path, compile=False)
     except Exception as err:  # Keras raises many types for a bad archive
         raise ModelNotFoundError(f"{path} could not be loaded as a Keras model: {err}") from None
-    info = read_model_info(path.parent)
+    info = read_model_info(path.parent) or _sibling_card(path)
     if threshold is None:
         threshold = info.get("threshold")
         if threshold is None:
@@ -406,7 +409,7 @@ def load(spec: Any = "classical", threshold: float | None = None) -> Skeletonize
     if text.startswith(("http://", "https://")):
         from keras_skel.serving.client import RestSkeletonizer
 
-        return RestSkeletonizer(text)
+        return RestSkeletonizer(text, threshold=threshold)
     path = Path(text)
     if path.is_dir() and (path / "best.keras").is_file():
         return _load_keras(path / "best.keras", threshold)

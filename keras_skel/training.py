@@ -12,11 +12,14 @@ A run directory holds:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -160,6 +163,46 @@ def _atomic_backup_callback(backup_dir: Path, save_freq: int):
     return AtomicBackupAndRestore(str(backup_dir), save_freq=save_freq)
 
 
+@contextlib.contextmanager
+def _graceful_stop(callback):
+    """While training, SIGINT / SIGTERM ask the callback to stop after the current batch, so the
+    run is finished properly (best checkpoint, threshold, records); a second signal aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum, frame):
+        if callback.requested:
+            raise KeyboardInterrupt
+        callback.requested = True
+        print(f"\n{signal.Signals(signum).name}: stopping after this batch and finishing the run "
+              "(send it again to abort)", flush=True)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _stop_request_callback():
+    import keras
+
+    class StopRequest(keras.callbacks.Callback):
+        """Stops training at the next batch end once `requested` is set (by a signal)."""
+
+        requested = False
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.requested:
+                self.model.stop_training = True
+
+    return StopRequest()
+
+
 def _time_limit_callback(minutes: float):
     import keras
 
@@ -180,7 +223,10 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
           command: str | None = None) -> TrainResult:
     """Trains a model as `cfg` says and records the run in `run_dir`.
 
-    Resumes automatically when `run_dir` holds an interrupted run of the same config.
+    Resumes automatically when `run_dir` holds an interrupted run of the same config. Ctrl-C
+    (SIGINT) or SIGTERM stops training after the current batch and still finishes the run
+    (threshold search on the best checkpoint, records); a second signal aborts, leaving the
+    backup to resume from.
 
     Args:
         cfg: the recipe (see `keras_skel.config`).
@@ -244,10 +290,13 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
         if cfg.train.max_minutes:
             callbacks.append(_time_limit_callback(cfg.train.max_minutes))
 
+        stop_request = _stop_request_callback()
+        callbacks.append(stop_request)
         start = time.monotonic()
-        history = model.fit(train_ds, epochs=cfg.train.epochs, steps_per_epoch=steps,
-                            validation_data=val_ds, callbacks=callbacks, verbose=verbose,
-                            shuffle=False)  # the tf.data pipeline shuffles itself
+        with _graceful_stop(stop_request):
+            history = model.fit(train_ds, epochs=cfg.train.epochs, steps_per_epoch=steps,
+                                validation_data=val_ds, callbacks=callbacks, verbose=verbose,
+                                shuffle=False)  # the tf.data pipeline shuffles itself
         train_seconds = time.monotonic() - start
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)

@@ -110,3 +110,21 @@ def test_foreign_folder_is_not_used_as_run_dir(tmp_path):
     with pytest.raises(ConfigError, match="not a keras-skel run directory"):
         train(load_config("unet_tiny"), tmp_path, verbose=0)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_sigint_stops_and_finishes_the_run(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(_train_cmd(run, "--set", "train.epochs=200", "--set", "train.steps_per_epoch=3"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (run / "history.csv").exists():
+        time.sleep(0.5)
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, output[-3000:]
+    assert "stopping after this batch" in output
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 1 <= metrics["epochs_this_session"] < 200
+    assert (run / "model.json").is_file() and not (run / "backup").exists()

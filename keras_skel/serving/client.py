@@ -1,18 +1,18 @@
 """A client of TensorFlow Serving's REST API (stock TF Serving or `keras-skel serve`).
 
-`RestClient` speaks the API (status, metadata, predict) with the standard library only;
+`RestClient` speaks the API (status, metadata, predict) with the standard library only
+(`http.client`, `json`);
 `RestSkeletonizer` is the `keras_skel.inference.Skeletonizer` behind
 `keras_skel.load("http://host:8501/v1/models/NAME")` and `keras-skel predict --model URL`.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
-import socket
-import urllib.error
-import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -96,37 +96,54 @@ class RestClient:
         self._metadata: dict | None = None
 
     def _request(self, method: str, url: str, body: Any = None) -> Any:
+        # http.client rather than urllib: when a server refuses a large body from its
+        # Content-Length (413) and closes while the body is still being sent, the answer can
+        # still be read after the broken pipe; urllib loses it. (No proxy support: model
+        # servers are addressed directly.)
+        parts = urlsplit(url)
+        connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         data = None if body is None else json.dumps(body).encode("utf-8")
-        request = urllib.request.Request(url, data=data, method=method,
-                                         headers={"Content-Type": "application/json",
-                                                  "Accept": "application/json"})
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection = connection_class(parts.hostname, parts.port, timeout=self.timeout)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as err:
-            raise self._http_error(method, url, err) from None
-        except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError) as err:
-            reason = getattr(err, "reason", err)
-            hint = ("is it running? (`keras-skel serve --models saved_models`, or TF Serving with "
-                    "--rest_api_port)")
-            if data is not None and isinstance(reason, ConnectionError):
+            try:
+                connection.request(method, path, body=data, headers={"Content-Type": "application/json",
+                                                                     "Accept": "application/json"})
+            except (BrokenPipeError, ConnectionResetError):
+                if data is None:
+                    raise
+            response = connection.getresponse()
+            raw = response.read()
+        except (OSError, http.client.HTTPException) as err:
+            if isinstance(err, TimeoutError):
+                hint = f"nothing came back within {self.timeout:g} s (RestClient(timeout=...))"
+            elif data is not None and isinstance(err, (BrokenPipeError, ConnectionResetError,
+                                                       http.client.HTTPException)):
                 hint = f"the server closed the connection; it may refuse bodies of {len(data)} bytes"
+            else:
+                hint = ("is it running? (`keras-skel serve --models saved_models`, or TF Serving with "
+                        "--rest_api_port)")
+            reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
             raise ServingError(f"{method} {url}: no answer from the model server ({reason}); {hint}", url) from None
+        finally:
+            connection.close()
+        if response.status >= 400:
+            raise self._http_error(method, url, response.status, response.reason, raw)
         try:
             return json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError):
-            raise ServingError(f"{method} {url}: the answer is not JSON: {raw[:200]!r}", url, 200) from None
+            raise ServingError(f"{method} {url}: the answer is not JSON: {raw[:200]!r}", url,
+                               response.status) from None
 
-    def _http_error(self, method: str, url: str, err: urllib.error.HTTPError) -> Exception:
-        raw = err.read() if err.fp is not None else b""
+    def _http_error(self, method: str, url: str, status: int, reason: str, raw: bytes) -> Exception:
         try:
             server_message = json.loads(raw)["error"]
         except (ValueError, KeyError, TypeError):
-            server_message = raw[:300].decode("utf-8", "replace").strip() or err.reason
-        message = f"{method} {url}: HTTP {err.code}: {server_message}"
-        if err.code == 404:
+            server_message = raw[:300].decode("utf-8", "replace").strip() or reason
+        message = f"{method} {url}: HTTP {status}: {server_message}"
+        if status == 404:
             return ModelNotFoundError(message)
-        return ServingError(message, url, err.code, str(server_message))
+        return ServingError(message, url, status, str(server_message))
 
     def status(self) -> dict:
         """`{"model_version_status": [...]}` of the model (or of its version / label)."""

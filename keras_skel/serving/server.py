@@ -465,14 +465,16 @@ class ModelRepository:
         return format_predict_response({k: v.numpy() for k, v in outputs.items()}, row)
 
 
+_TF_NOISE = ("Graph execution error", "Detected at node", 'File "', "<stack traces", "[[")
+
+
 def _tf_message(err: BaseException) -> str:
     """A TF error's message without graph tracebacks, node names and op ids."""
     text = getattr(err, "message", None) or str(err)
     kept = []
     for line in text.splitlines():
         stripped = line.strip()
-        if (not stripped or stripped.startswith(("Graph execution error", "Detected at node", "File \"",
-                                                 "<stack traces", "[[")) or stripped.endswith("(most recent call last):")):
+        if not stripped or stripped.startswith(_TF_NOISE) or stripped.endswith("(most recent call last):"):
             continue
         if line.startswith("    "):  # source lines under a stack frame
             continue
@@ -739,7 +741,7 @@ def serve(models_dir: str | Path = "saved_models", host: str = "127.0.0.1", port
     repository: ModelRepository = app.repository
     for name in repository.names():
         loaded = [str(v) for v, s in sorted(repository.models[name].items()) if s.error is None]
-        labels = ", ".join(f"{k} → {v}" for k, v in sorted(repository.labels[name].items()))
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(repository.labels[name].items()))
         print(f"{url}/v1/models/{name}  (versions {', '.join(loaded) or 'none loaded'}; labels {labels})")
     if repository.config_file is not None:
         print(f"version labels from {repository.config_file}")

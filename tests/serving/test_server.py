@@ -257,7 +257,6 @@ ERRORS = [
     ("booleans to images", "POST", "/v1/models/tiny:predict", {"instances": [[[[True]]]]}, 400, "true/false"),
     ("ragged instances", "POST", "/v1/models/tiny:predict",
      {"instances": [np.zeros((4, 4, 1)).tolist(), np.zeros((5, 4, 1)).tolist()]}, 400, "same shape"),
-    ("empty image", "POST", "/v1/models/tiny:predict", {"inputs": np.zeros((1, 0, 3, 1)).tolist()}, 400, "empty"),
     ("unknown input name", "POST", "/v1/models/tiny:predict", {"inputs": {"pixels": [[[[0]]]]}}, 400, "pixels"),
     ("unknown signature", "POST", "/v1/models/tiny:predict", {"signature_name": "x", "instances": [1]}, 400, "'x'"),
     ("non-image bytes", "POST", "/v1/models/tiny:predict",

@@ -19,9 +19,9 @@ Borders, exactly:
   background. That is also exactly what `scipy.ndimage.binary_closing` computes (scipy 1.17
   composes its dilation and erosion with the same ``border_value=0``; it pads nothing). One
   consequence: closing is not extensive at the edge — foreground pixels within `r` of the edge
-  can disappear (a full image closes to a full image minus a border of width `r`). The closing
-  of `skimage.morphology.binary_closing` (``mode='ignore'``) differs there: its erosion treats
-  the outside as foreground.
+  can disappear (a full image closes to a full image minus a border of width `r`).
+  `skimage.morphology.closing` / ``binary_closing`` (default ``mode='ignore'``) differ there:
+  their erosion treats the outside as foreground.
 - `binary_opening(x, r) == binary_dilation(binary_erosion(x, r), r) ==
   scipy.ndimage.binary_opening(x, structure=disk(r))`.
 

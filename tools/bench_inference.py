@@ -1,0 +1,157 @@
+"""Benchmark: inference speed and memory of every way to run a shipped model.
+
+One table, same images (synthetic noisy 256×256 shapes), same run: classical skeletonize +
+pruning, the `.keras` model, the SavedModel, and TFLite fp32 / fp16 / dynamic-range int8 /
+full-integer int8 (the quantized variants are converted from the `.keras` model into a
+temp dir). Each backend runs in its own fresh process so peak memory (max RSS) is its own.
+
+    python tools/bench_inference.py                 # every shipped model
+    python tools/bench_inference.py --model unet_shapes --count 32
+
+Columns: ms/image at batch 1 (median over the images after a warm-up), images/s at batch 32
+(one batched call where the backend takes batches; a loop for classical and TFLite, whose
+input is one fixed-size image), peak RSS of the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parent.parent
+# Every shipped model (DESIGN.md §3: listed here and in serving/models.config).
+SHIPPED = {"unet_shapes": {"task": "shapes", "size": 256}}
+BACKENDS = ("classical", "keras", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_dynamic", "tflite_int8")
+
+
+def _images(count: int, size: int):
+    import numpy as np
+
+    from keras_skel.data.synthetic import make_shape_sample
+
+    return np.stack([make_shape_sample(4242, i, (size, size), noise=2.0)[0] for i in range(count)]).astype(bool)
+
+
+def _worker(backend: str, model_dir: str, count: int, size: int, variant_dir: str) -> dict:
+    """Runs in a fresh process: times one backend and reports its peak RSS."""
+    import numpy as np
+
+    images = _images(count, size)
+    root = Path(model_dir)
+    name = root.name
+    batch_fn = None
+    if backend == "classical":
+        from keras_skel.inference import ClassicalSkeletonizer
+
+        one = ClassicalSkeletonizer().skeletonize
+    elif backend == "keras":
+        from keras_skel.inference import load
+
+        model = load(root.parent / f"{name}.keras")
+        one = model.skeletonize
+
+        def batch_fn(batch):
+            probability = model._probability_fn(batch.astype(np.float32)[..., None])
+            return model._skeleton_fn(probability, np.float32(model.threshold)).numpy()
+    elif backend == "savedmodel":
+        import tensorflow as tf
+
+        from keras_skel.inference import load
+
+        model = load(root)
+        one = model.skeletonize
+        signature = model._fn
+
+        def batch_fn(batch):
+            return signature(images=tf.constant(batch.astype(np.float32)[..., None]))["skeleton"].numpy()
+    else:
+        from keras_skel.inference import load
+
+        variant = backend.split("_", 1)[1]
+        path = root.parent / f"{name}.tflite" if variant == "fp32" else Path(variant_dir) / f"{name}_{variant}.tflite"
+        one = load(path).skeletonize
+    one(images[0])  # warm-up (tracing, allocation)
+    times = []
+    for image in images:
+        start = time.perf_counter()
+        one(image)
+        times.append(time.perf_counter() - start)
+    batch = images[:32]
+    start = time.perf_counter()
+    if batch_fn is not None:
+        batch_fn(batch)
+        start = time.perf_counter()
+        batch_fn(batch)
+    else:
+        for image in batch:
+            one(image)
+    rate = len(batch) / (time.perf_counter() - start)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"backend": backend, "ms_per_image": 1e3 * float(np.median(times)), "images_per_s_b32": rate,
+            "peak_rss_mb": peak_mb}
+
+
+def _convert_variants(model_dir: Path, size: int, out: Path) -> None:
+    import keras
+
+    import keras_skel.layers  # noqa: F401
+    from keras_skel.export.saved_model import read_model_card
+    from keras_skel.export.tflite import convert_tflite
+
+    card = read_model_card(model_dir / str(max(int(p.name) for p in model_dir.iterdir() if p.name.isdigit())))
+    model = keras.saving.load_model(model_dir.parent / f"{model_dir.name}.keras", compile=False)
+    for variant in ("float16", "dynamic", "int8"):
+        short = {"float16": "fp16", "dynamic": "dynamic", "int8": "int8"}[variant]
+        flatbuffer = convert_tflite(model, card["threshold"], card["stride"], (size, size), variant)
+        (out / f"{model_dir.name}_{short}.tflite").write_bytes(flatbuffer)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=sorted(SHIPPED), action="append", help="shipped model (default: all)")
+    parser.add_argument("--models-dir", default=str(REPO / "saved_models"))
+    parser.add_argument("--count", type=int, default=32, help="images (>= 32)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--variant-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    count = max(args.count, 32)
+    if args.worker:
+        backend, model_dir = args.worker.split(":", 1)
+        print(json.dumps(_worker(backend, model_dir, count, SHIPPED[Path(model_dir).name]["size"], args.variant_dir)))
+        return
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}; images: {count} synthetic noisy shapes")
+    for name in args.model or sorted(SHIPPED):
+        model_dir = Path(args.models_dir) / name
+        size = SHIPPED[name]["size"]
+        if not model_dir.is_dir():
+            print(f"{name}: not found in {args.models_dir} (export it first)")
+            continue
+        print(f"\n{name} at {size}x{size}")
+        print(f"{'backend':<16}{'ms/img (b1)':>12}{'img/s (b32)':>13}{'peak RSS MB':>13}")
+        with tempfile.TemporaryDirectory() as variants:
+            _convert_variants(model_dir, size, Path(variants))
+            for backend in BACKENDS:
+                cmd = [sys.executable, __file__, "--worker", f"{backend}:{model_dir}", "--count", str(count),
+                       "--variant-dir", variants]
+                out = subprocess.run(cmd, capture_output=True, text=True)
+                if out.returncode != 0:
+                    print(f"{backend:<16} failed: {out.stderr.strip().splitlines()[-1]}")
+                    continue
+                row = json.loads(out.stdout.strip().splitlines()[-1])
+                print(f"{backend:<16}{row['ms_per_image']:>12.1f}{row['images_per_s_b32']:>13.1f}"
+                      f"{row['peak_rss_mb']:>13.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -252,25 +252,27 @@ def serve(models_dir, host, port, max_body_mb, threads):
 
 @cli.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo", show_default=True,
-              help="Folder for the data, the run, the reports and the picture.")
-@click.option("--minutes", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
-              help="Training time budget.")
-@click.option("--count", type=click.IntRange(min=4), default=48, show_default=True,
-              help="Held-out test images.")
-def demo(out_dir, minutes, count):
-    """The main job on an embedded default: synthesize shapes, train a small residual U-Net
-    for a few minutes on the CPU, evaluate it and the classical baseline on held-out noisy
-    shapes, and write a comparison picture.
+              help="Folder for the test data, the reports and the picture.")
+@click.option("--model", default="unet_shapes", show_default=True,
+              help="Model compared with classical (default: the shipped U-Net).")
+@click.option("--count", type=click.IntRange(min=1), default=16, show_default=True, help="Held-out test images.")
+@click.option("--size", type=click.IntRange(min=32), default=256, show_default=True, help="Their side length.")
+@click.option("--train-minutes", type=click.FloatRange(min=0.1), default=None,
+              help="Train the unet_shapes recipe this long first and use that model instead.")
+def demo(out_dir, model, count, size, train_minutes):
+    """The main job on built-in defaults: skeletonize held-out noisy synthetic shapes with the
+    shipped U-Net and with the classical baseline, score both and write a comparison picture
+    (seconds). With --train-minutes, train a model first (the whole training path).
 
     \b
     Example:
-      keras-skel demo --out demo --minutes 2
+      keras-skel demo --out demo
+      keras-skel demo --out demo-trained --train-minutes 2
     """
     _quiet_tensorflow()
     from keras_skel.demo import run_demo
 
-    summary = run_demo(out_dir, minutes=minutes, count=count)
-    click.echo(summary)
+    click.echo(run_demo(out_dir, model=model, count=count, size=size, train_minutes=train_minutes))
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ batch, height and width, so the distance map CANet takes as input is computed by
 in training, in `predict` and in an exported SavedModel.
 
 The algorithm is the separable one of Saito & Toriwaki / Meijster et al., with both passes made
-data-parallel and linear in memory (no `[B, H, W, W]` tensor; see `TF_NOTES.md`):
+data-parallel and linear in memory (no `[B, H, W, W]` tensor as a brute-force min-plus needs,
+4.8 GB at 1024², see `TF_NOTES.md`):
 
 1. Per column, the 1-D distance g to the nearest background pixel of that column, by
    ⌈log2 H⌉ doubling steps `g = min(g, g[i - s] + s, g[i + s] + s)`, s = 1, 2, 4, … (a jump
@@ -16,16 +17,22 @@ data-parallel and linear in memory (no `[B, H, W, W]` tensor; see `TF_NOTES.md`)
    the chain of reads stays inside the image and costs exactly the jump's length).
 2. Per row, `D(i) = min_j g(j)^2 + (i - j)^2`, the lower envelope of parabolas. The matrix
    `M[i, j] = g(j)^2 + (i - j)^2` is Monge (`M[i, j] + M[i', j'] < M[i, j'] + M[i', j]` for
-   i < i', j < j'), so the leftmost minimiser `a(i)` is non-decreasing in i. The minimisers
-   are found coarse to fine: with `a` known at the multiples of 2s, `a` at the odd multiples
-   of s lies between its two neighbours' minimisers, and these ranges tile the row with only
-   their end points shared. A level therefore scans each row once (every j belongs to one
-   range, plus one end point per range), ⌈log2 W⌉ + 1 levels in all: O(H W log W) work and
-   O(H W) memory, with segment reductions instead of the sequential stack of Felzenszwalb &
-   Huttenlocher's version.
+   i < i', j < j'), so the leftmost minimiser `a(i)` is non-decreasing in i (Aggarwal et al.'s
+   monotone minima). The minimisers are found coarse to fine: with `a` known at the multiples
+   of 2s, `a` at an odd multiple of s lies between its two neighbours' minimisers. Those
+   ranges tile the row, sharing only their end points, so a level scans each row once: every
+   j belongs to one half-open range (each pixel carries its range's number from level to
+   level: a range splits in two at the minimiser just found), reduced by
+   `unsorted_segment_min`, plus one end point per range. ⌈log2 W⌉ + 1 levels in all:
+   O(H·W·log W) work and O(H·W) memory. (Felzenszwalb & Huttenlocher's stack-based envelope
+   is sequential along the row; this is the data-parallel equivalent.)
 
 Arithmetic is int32 and exact; H and W up to 16384 are supported (a column without background
 gets the 1-D distance H + W, whose square must fit in int32 with the row term added).
+
+The graph converts to TFLite builtin ops (WHILE, UNSORTED_SEGMENT_MIN, GATHER, …; checked by
+the tests with a fixed input size, results still exact). Speed on this 2-core CPU (busy, so
+±30%): about 15 ms at 256², 0.2 s at 1024², 1 s at 2048²; scipy takes 2 ms / 60 ms / 0.3 s.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ import tensorflow as tf
 
 __all__ = ["squared_distance_transform", "distance_transform"]
 
-_INT32_MAX = 2**31 - 1
+# Largest H and W for which (H + W)^2 + W^2, the largest sum formed, fits in int32.
+_MAX_SIZE = 16384
 
 
 def _column_distances(background: tf.Tensor) -> tf.Tensor:
@@ -77,54 +85,57 @@ def _lower_envelope(cost: tf.Tensor) -> tf.Tensor:
     value = cost + j * j
     least = tf.reduce_min(value, axis=1, keepdims=True)
     argmin = tf.reduce_min(tf.where(tf.equal(value, least), j, width), axis=1, keepdims=True)
-    # For each j, the last k with argmin[k] <= j (-1 if none): j's range at the next level.
-    index = tf.where(j >= argmin, 0, -1)
+    # `slot - 1` for each j: the last k with argmin[k] <= j (-1 if none), j's range below.
+    slot = tf.where(j >= argmin, 1, 0)
 
     # The coarsest stride: the smallest power of two >= W, so that position 0 is the only
     # multiple of it in the row.
     (top,) = tf.while_loop(lambda s: s < width, lambda s: (s * 2,), (tf.constant(1),))
 
     def level(
-        stride: tf.Tensor, argmin: tf.Tensor, index: tf.Tensor
+        stride: tf.Tensor, argmin: tf.Tensor, slot: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         # `argmin[:, k]` is known at positions k * 2s; find it at the odd multiples of s,
         # (2q + 1) s < W. Query q searches [argmin[q], high[q]] (high: the next known
-        # minimiser, or the row's end); the half-open ranges [argmin[q], argmin[q + 1]) tile
-        # the row and are what `index` tracks, the shared end point high[q] is added below.
+        # minimiser, or the row's end). The half-open ranges [argmin[q], argmin[q + 1]) tile
+        # the row: j is in range `slot - 1`; slot 0 (before argmin[0]) and slot count + 1
+        # (from argmin[count] on, if known) are dumps. The shared end point high[q] is
+        # added below.
         stride = stride // 2
         known = tf.shape(argmin)[1]
         count = (width + stride - 1) // stride - known
         high = tf.concat([argmin[:, 1:], tf.fill([rows, 1], width - 1)], axis=1)[:, :count]
 
-        valid = (index >= 0) & (index < count)
-        query = tf.clip_by_value(index, 0, count - 1)
-        offset = (2 * query + 1) * stride - j
-        value = tf.where(valid, cost + offset * offset, _INT32_MAX)
-        segments = rows * count
-        segment = tf.where(valid, row_ids * count + query, segments)  # `segments`: a dump
-        least = tf.math.unsorted_segment_min(value, segment, segments + 1)
+        slots = count + 2
+        segment = row_ids * slots + slot
+        query = tf.clip_by_value(slot - 1, 0, count - 1)
+        offset = (2 * stride) * query + (stride - j)
+        value = cost + offset * offset
+        least = tf.math.unsorted_segment_min(value, segment, rows * slots)
         leftmost = tf.where(tf.equal(value, tf.gather(least, segment)), j, width)
-        least_j = tf.math.unsorted_segment_min(leftmost, segment, segments + 1)
-        least = tf.reshape(least[:segments], [rows, count])
-        least_j = tf.reshape(least_j[:segments], [rows, count])
+        least_j = tf.math.unsorted_segment_min(leftmost, segment, rows * slots)
+        least = tf.reshape(least, [rows, slots])[:, 1:-1]
+        least_j = tf.reshape(least_j, [rows, slots])[:, 1:-1]
 
         # The end point (if the range [argmin[q], high[q]) is empty, `least` is INT32_MAX).
         end_offset = (2 * tf.range(count) + 1) * stride - high
         end_value = tf.gather(cost, high, batch_dims=1) + end_offset * end_offset
         found = tf.where(least <= end_value, least_j, high)
 
-        # Interleave: minimisers at positions 0, s, 2s, … < W, and j's new range index.
+        # Interleave: minimisers at positions 0, s, 2s, … < W.
         padded = tf.concat([found, tf.fill([rows, known - count], 0)], axis=1)
         merged = tf.reshape(tf.stack([argmin, padded], axis=2), [rows, 2 * known])
-        found_flat = tf.concat([tf.reshape(found, [segments]), [width]], axis=0)
-        past_found = tf.gather(found_flat, segment) <= j  # the dump never is
-        index = tf.where(index < 0, -1, 2 * index + tf.cast(past_found, tf.int32))
-        return stride, merged[:, : known + count], index
+        # New slots: range k splits into 2k and 2k + 1 at found[k]. The dumps' `found` are
+        # chosen so that slot 0 stays 0 and slot count + 1 becomes 2 count + 1.
+        found = tf.concat([tf.fill([rows, 1], -1), found, tf.fill([rows, 1], width)], axis=1)
+        past_found = tf.cast(tf.gather(tf.reshape(found, [-1]), segment) <= j, tf.int32)
+        slot = 2 * slot + (past_found - 1)
+        return stride, merged[:, : known + count], slot
 
     _, argmin, _ = tf.while_loop(
         lambda stride, *_: stride > 1,
         level,
-        [top, argmin, index],
+        [top, argmin, slot],
         shape_invariants=[
             tf.TensorShape([]),
             tf.TensorShape([None, None]),
@@ -159,8 +170,15 @@ _squared_edt_graph = tf.function(
 )
 
 
-def _foreground_bhw(mask: tf.Tensor, name: str) -> tuple[tf.Tensor, int]:
-    """Checks the rank and returns the `[B, H, W]` bool foreground and the input rank."""
+def _foreground_bhw(
+    mask: tf.Tensor, name: str, max_size: int | None = None
+) -> tuple[tf.Tensor, int]:
+    """Checks `mask`'s shape; returns its `[B, H, W]` bool foreground (nonzero) and its rank.
+
+    Shared by the ops of `keras_skel.ops` that take `[H, W]`, `[N, H, W]` or `[N, H, W, 1]`
+    masks. Raises ValueError (named after `name`) at trace time on a wrong or unknown rank,
+    a static channel dimension other than 1, or a static H or W above `max_size`.
+    """
     mask = tf.convert_to_tensor(mask)
     rank = mask.shape.rank
     if rank not in (2, 3, 4):
@@ -172,7 +190,17 @@ def _foreground_bhw(mask: tf.Tensor, name: str) -> tuple[tf.Tensor, int]:
         raise ValueError(
             f"{name} expects one channel in a rank-4 mask [N, H, W, 1]; got shape {mask.shape}"
         )
-    foreground = tf.not_equal(mask, tf.zeros([], mask.dtype))
+    spatial = mask.shape[1:3] if rank == 4 else mask.shape[-2:]
+    if max_size is not None and any(size is not None and size > max_size for size in spatial):
+        raise ValueError(f"{name} supports H and W up to {max_size}; got shape {mask.shape}")
+
+    if mask.dtype == tf.bool:
+        foreground = mask
+    else:
+        if mask.dtype in (tf.uint8, tf.int8, tf.uint16, tf.int16):
+            # Exact, and TFLite builtins have no NOT_EQUAL kernel for these types.
+            mask = tf.cast(mask, tf.int32)
+        foreground = tf.not_equal(mask, tf.zeros([], mask.dtype))
     if rank == 2:
         foreground = tf.expand_dims(foreground, 0)
     elif rank == 4:
@@ -183,6 +211,7 @@ def _foreground_bhw(mask: tf.Tensor, name: str) -> tuple[tf.Tensor, int]:
 
 
 def _restore_rank(result: tf.Tensor, rank: int) -> tf.Tensor:
+    """`[B, H, W]` → the layout `_foreground_bhw` took (`[H, W]`, `[N, H, W]`, `[N, H, W, 1]`)."""
     if rank == 2:
         return tf.squeeze(result, [0])
     if rank == 4:
@@ -195,9 +224,9 @@ def squared_distance_transform(mask: tf.Tensor) -> tf.Tensor:
 
     Exact: equals `scipy.ndimage.distance_transform_edt(m) ** 2` for each 2-D image `m` of
     the batch (the tests compare as integers). Background pixels get 0; pixels outside the
-    image are not background. Pure TensorFlow ops with O(H·W) memory and O(H·W·log(H·W))
+    image are not background. Pure TensorFlow ops with O(H·W) memory and O(H·W·log max(H, W))
     work (see the module docstring); works eagerly and inside `tf.function` with unknown
-    batch, height and width.
+    batch, height and width, and converts to TFLite builtin ops.
 
     An image with no background pixel at all gets what scipy returns for it, which is
     well defined though arbitrary: the distance to the virtual pixel (-1, 0) just above the
@@ -212,8 +241,8 @@ def squared_distance_transform(mask: tf.Tensor) -> tf.Tensor:
         int32 tensor with the shape of `mask`: squared distances (exact integers).
 
     Raises:
-        ValueError: if the rank of `mask` is unknown or not 2, 3 or 4, or a rank-4 `mask` has a
-            static channel dimension other than 1.
+        ValueError: if the rank of `mask` is unknown or not 2, 3 or 4, a rank-4 `mask` has a
+            static channel dimension other than 1, or a static H or W exceeds 16384.
 
     Example:
         >>> square = np.zeros([5, 6], np.uint8)
@@ -234,7 +263,7 @@ def squared_distance_transform(mask: tf.Tensor) -> tf.Tensor:
         "Geometric applications of a matrix-searching algorithm", Algorithmica 2, 1987
         (monotone minima of Monge matrices).
     """
-    foreground, rank = _foreground_bhw(mask, "squared_distance_transform")
+    foreground, rank = _foreground_bhw(mask, "squared_distance_transform", _MAX_SIZE)
     if tf.executing_eagerly():
         squared = _squared_edt_graph(foreground)
     else:
@@ -266,7 +295,7 @@ def distance_transform(mask: tf.Tensor) -> tf.Tensor:
     Reference:
         See `squared_distance_transform`.
     """
-    foreground, rank = _foreground_bhw(mask, "distance_transform")
+    foreground, rank = _foreground_bhw(mask, "distance_transform", _MAX_SIZE)
     if tf.executing_eagerly():
         squared = _squared_edt_graph(foreground)
     else:

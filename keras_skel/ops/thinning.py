@@ -1,8 +1,8 @@
 """Zhang–Suen thinning of binary maps as TensorFlow graph ops, bit-identical to scikit-image.
 
 `thin` reproduces `skimage.morphology.skeletonize(image)` (2-D, default method "zhang") pixel
-for pixel, using only ops that embed in a SavedModel and convert to TFLite builtins (conv2d,
-round, cast, gather, while loop): the skeleton of a prediction can then be computed identically
+for pixel, using only ops that embed in a SavedModel and convert to TFLite builtins (pad,
+slice, int32 arithmetic, gather, while loop): the skeleton of a prediction can then be computed identically
 at training time, in `predict`, in TF Serving and on device.
 
 The algorithm, as scikit-image runs it: the image is surrounded by background; each iteration
@@ -102,27 +102,29 @@ def _skimage_removal() -> np.ndarray:
     return removal
 
 
-def _code_kernel() -> np.ndarray:
-    """`[3, 3, 1, 1]` conv kernel whose correlation with a 0/1 image is the neighbour code."""
-    kernel = np.zeros((3, 3), np.float32)
+def _neighbour_code(x: tf.Tensor) -> tf.Tensor:
+    """8-bit neighbour code of every pixel of an int32 0/1 `[N, H, W, 1]` image.
+
+    Shifted slices of a one-pixel zero border (scikit-image's background border) weighted by
+    powers of two, in int32: exact by construction, and integer tensors are left alone by
+    TFLite's full-integer quantization, which would otherwise quantize a float convolution's
+    codes and pick wrong table entries.
+    """
+    shape = tf.shape(x)
+    padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    code = tf.zeros_like(x)
     for k, (dy, dx) in enumerate(_NEIGHBOUR_OFFSETS):
-        kernel[1 + dy, 1 + dx] = 1 << k
-    return kernel[:, :, None, None]
+        code += tf.slice(padded, [0, 1 + dy, 1 + dx, 0], shape) * (1 << k)
+    return code
 
 
 def _thin_nhwc(image: tf.Tensor) -> tf.Tensor:
-    """Thins a float32 0/1 `[N, H, W, 1]` tensor; returns float32 0/1 of the same shape."""
-    kernel = tf.constant(_code_kernel())
-    removal = _skimage_removal().astype(np.float32)
+    """Thins an int32 0/1 `[N, H, W, 1]` tensor; returns int32 0/1 of the same shape."""
+    removal = _skimage_removal().astype(np.int32)
     tables = (tf.constant(removal[0]), tf.constant(removal[1]))
 
     def subiteration(x: tf.Tensor, table: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        # 'SAME' zero padding is scikit-image's one-pixel background border.
-        code = tf.nn.conv2d(x, kernel, strides=1, padding="SAME")
-        # Rounded: a float conv is not guaranteed exact (Winograd or other backends may add
-        # ~1e-5 errors), and truncating 254.99999 would pick the wrong table entry.
-        code = tf.cast(tf.round(code), tf.int32)
-        removed = tf.gather(table, code) * x
+        removed = tf.gather(table, _neighbour_code(x)) * x
         return x - removed, removed
 
     def body(x: tf.Tensor, _: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -130,7 +132,7 @@ def _thin_nhwc(image: tf.Tensor) -> tf.Tensor:
         x, removed_2 = subiteration(x, tables[1])
         # Images of a batch that already converged are fixed points, so running the loop until
         # the slowest one converges leaves them as scikit-image returns them.
-        changed = tf.reduce_max(removed_1 + removed_2) > 0.0
+        changed = tf.reduce_max(removed_1 + removed_2) > 0
         return x, changed
 
     thinned, _ = tf.while_loop(lambda _, changed: changed, body, [image, tf.constant(True)])
@@ -140,7 +142,7 @@ def _thin_nhwc(image: tf.Tensor) -> tf.Tensor:
 # Eager calls run the loop as one graph (a Python-driven loop costs ~0.1 ms per op per step);
 # the signature's None dims make that a single trace for every shape.
 _thin_nhwc_graph = tf.function(
-    _thin_nhwc, input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)]
+    _thin_nhwc, input_signature=[tf.TensorSpec([None, None, None, 1], tf.int32)]
 )
 
 
@@ -191,7 +193,7 @@ def thin(mask: tf.Tensor) -> tf.Tensor:
             f"thin expects one channel in a rank-4 mask [N, H, W, 1]; got shape {mask.shape}"
         )
 
-    foreground = tf.cast(tf.not_equal(mask, tf.zeros([], mask.dtype)), tf.float32)
+    foreground = tf.cast(tf.not_equal(mask, tf.zeros([], mask.dtype)), tf.int32)
     if rank == 2:
         image = tf.expand_dims(tf.expand_dims(foreground, 0), -1)
     elif rank == 3:

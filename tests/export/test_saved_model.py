@@ -230,6 +230,20 @@ def test_quantized_variants(tiny_run, tmp_path):
         np.testing.assert_allclose(lite.predict(shape).probability, reference, atol=0.05)
 
 
+def test_full_integer_int8_keeps_post_processing_exact(tiny_run, tmp_path):
+    """Full-integer quantization must not quantize the thinning: the int8 model's skeleton is
+    exactly the thinning of its own thresholded probability."""
+    from keras_skel.ops import probability_to_skeleton
+
+    result = export_run(tiny_run.run_dir, "q8", root=tmp_path, tflite=True, tflite_size=(64, 64),
+                        quantize=("int8",))
+    lite = load(result.tflite[0])
+    for shape in [make_shape_sample(9, i, (64, 64), noise=1.0)[0] for i in range(3)]:
+        out = lite.predict(shape)
+        expected = probability_to_skeleton(out.probability[None, :, :, None], lite.threshold).numpy()[0, :, :, 0]
+        np.testing.assert_array_equal(out.skeleton, expected)
+
+
 def test_predict_cli_on_every_model_kind(exported_tiny, tiny_run, shapes_dir, tmp_path):
     from click.testing import CliRunner
 

@@ -81,6 +81,7 @@ def evaluate(
     report = dict(
         model=skeletonizer.name,
         data=str(data_dir),
+        dataset=_dataset_info(data_dir),
         count=len(per_image),
         threshold=skeletonizer.threshold,
         tolerance_px=tolerance,
@@ -97,6 +98,17 @@ def evaluate(
         save_grid(pictures, report_dir / "overlays.png", titles,
                   suptitle=f"{skeletonizer.name}: exact / {tolerance:g}-px F1 — {LEGEND}")
     return report
+
+
+def _dataset_info(data_dir: str | Path) -> dict | None:
+    """The `dataset.json` a synthesized folder carries (how it was made), if any."""
+    from keras_skel.data.synthetic import DATASET_INFO
+
+    path = Path(data_dir) / DATASET_INFO
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def format_report(report: dict) -> str:

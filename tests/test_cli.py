@@ -47,6 +47,8 @@ def test_synth_predict_evaluate_classical_is_perfect_on_clean_shapes(tmp_path):
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert report["exact"]["f1"] == 1.0 and report["count"] == 10
+    # The report names its data: the synthesized folder's dataset.json.
+    assert report["dataset"]["seed"] == 3 and report["dataset"]["noise"] == 0.0 and report["dataset"]["count"] == 10
     assert (tmp_path / "rep" / "overlays.png").stat().st_size > 0
 
 

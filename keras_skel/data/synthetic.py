@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import math
 import os
 import re
@@ -1130,6 +1131,9 @@ def _write_one(args) -> int:
     return index
 
 
+DATASET_INFO = "dataset.json"
+
+
 def write_shapes_dataset(
     out_dir: str | os.PathLike,
     count: int,
@@ -1223,6 +1227,13 @@ def write_shapes_dataset(
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    # Provenance: evaluation reports and model cards quote it, so a score names its data.
+    (out / DATASET_INFO).write_text(json.dumps(dict(
+        task="shapes", generator="keras_skel.data.synthetic", count=count, size=[int(size[0]), int(size[1])],
+        seed=int(seed), noise=float(noise),
+        command=f"keras-skel data synth --task shapes --count {count} --size {size[0]}x{size[1]} "
+                f"--seed {seed} --noise {noise:g}",
+    ), indent=2))
     return written
 
 

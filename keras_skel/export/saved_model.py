@@ -203,9 +203,9 @@ def _scores(saved_model_dir: Path, eval_dirs: Sequence[str | Path]) -> dict:
         entry = {}
         for label, model in (("model", exported), ("classical", "classical")):
             report = evaluate(model, folder, tolerance=2.0)
-            entry[label] = {"exact_f1": report["exact"]["f1"], "f1_2px": report["tolerant"]["f1"],
-                            "count": report["count"]}
-        scores[str(folder)] = entry
+            entry[label] = {"exact_f1": report["exact"]["f1"], "f1_2px": report["tolerant"]["f1"]}
+            entry["count"], entry["dataset"] = report["count"], report["dataset"]
+        scores[Path(folder).name] = entry
     return scores
 
 

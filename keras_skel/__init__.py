@@ -4,10 +4,12 @@ The Python API (TensorFlow is imported on first use, not at package import)::
 
     import keras_skel
     skeleton = keras_skel.skeletonize(mask)                    # classical baseline
-    model = keras_skel.load("runs/unet")                       # a run dir or .keras file
+    model = keras_skel.load("unet_shapes")                     # shipped; or a run dir, .keras,
+                                                               # SavedModel, .tflite, REST URL
     skeleton = keras_skel.skeletonize(mask, model=model)
     result = keras_skel.train(keras_skel.load_config("unet_shapes"), "runs/unet")
     report = keras_skel.evaluate(model, "data/test")
+    keras_skel.export_run("runs/unet", "my_model", tflite=True)  # saved_models/my_model/1/
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["skeletonize", "load", "train", "evaluate", "load_config", "__version__"]
+__all__ = ["skeletonize", "load", "train", "evaluate", "export_run", "load_config", "__version__"]
 
 _LAZY = {
     "skeletonize": ("keras_skel.inference", "skeletonize"),
@@ -25,6 +27,7 @@ _LAZY = {
     "train": ("keras_skel.training", "train"),
     "evaluate": ("keras_skel.evaluation", "evaluate"),
     "load_config": ("keras_skel.config", "load_config"),
+    "export_run": ("keras_skel.export.saved_model", "export_run"),
 }
 
 

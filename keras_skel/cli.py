@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from keras_skel.errors import KerasSkelError
+from keras_skel.export.tflite import QUANTIZATIONS
 
 __all__ = ["main", "cli"]
 
@@ -52,7 +53,7 @@ def cli():
 
     \b
     Quick start:
-      keras-skel demo                          # synth data, train 2 min, compare with classical
+      keras-skel demo                          # shipped U-Net vs classical on noisy shapes
       keras-skel data synth --task shapes --count 200 --size 128 --out data/shapes
       keras-skel train unet_shapes --out runs/unet
       keras-skel evaluate --model runs/unet --data data/shapes
@@ -137,7 +138,8 @@ def train(recipe, overrides, run_dir, overwrite):
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
               help="Override the model's stored threshold.")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable or mismatched pairs (with a count).")
-def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad):
+@click.option("--overwrite", is_flag=True, help="Replace an existing report in --report.")
+def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad, overwrite):
     """Score a model on a dataset folder: exact and tolerant skeleton F1.
 
     F1 is dataset-level (pixel counts summed over images); the per-image mean is shown beside
@@ -152,7 +154,8 @@ def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad):
     from keras_skel.evaluation import format_report
 
     report = run_evaluation(model, data_dir, tolerance=tolerance, report_dir=report_dir,
-                            threshold=threshold, on_error="skip" if skip_bad else "raise", progress=True)
+                            threshold=threshold, on_error="skip" if skip_bad else "raise", progress=True,
+                            overwrite=overwrite)
     click.echo(format_report(report))
     if report_dir:
         click.echo(f"report: {Path(report_dir) / 'report.json'}, pictures: {Path(report_dir) / 'overlays.png'}")
@@ -192,9 +195,10 @@ def predict(model, inputs, out_dir, overlay, save_probability, threshold, overwr
 @click.option("--root", type=click.Path(file_okay=False), default="saved_models", show_default=True,
               help="Models folder.")
 @click.option("--tflite", is_flag=True, help="Also write ROOT/NAME.tflite (builtin ops only).")
-@click.option("--quantize", type=click.Choice(["none", "float16", "dynamic", "int8"]), multiple=True,
-              help="TFLite variants (repeatable; default none): float16 weights, dynamic-range int8, "
-                   "or full-integer int8 calibrated on synthetic shapes. Files: NAME[_VARIANT].tflite.")
+@click.option("--quantize", type=click.Choice(QUANTIZATIONS), multiple=True,
+              help="TFLite variants (repeatable; implies --tflite; default none): float16 weights, "
+                   "dynamic-range int8, or full-integer int8 calibrated on synthetic shapes. "
+                   "Files: NAME[_VARIANT].tflite.")
 @click.option("--tflite-size", default="256", show_default=True, help="Fixed TFLite input size: S or HxW.")
 @click.option("--eval", "eval_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Dataset folder to score the export and the classical baseline on (repeatable); "
@@ -215,7 +219,7 @@ def export(run_dir, name, version, root, tflite, quantize, tflite_size, eval_dir
     _quiet_tensorflow()
     from keras_skel.export import export_run
 
-    result = export_run(run_dir, name, root=root, version=version, force=force, tflite=tflite,
+    result = export_run(run_dir, name, root=root, version=version, force=force, tflite=tflite or bool(quantize),
                         quantize=quantize or ("none",), tflite_size=_parse_size(tflite_size),
                         eval_dirs=eval_dirs, command=shlex.join(["keras-skel", *sys.argv[1:]]))
     click.echo(f"SavedModel: {result.saved_model}")

@@ -211,8 +211,35 @@ def _deep_copy(raw: Any) -> Any:
 
 
 def config_from_dict(raw: Mapping[str, Any], origin: str = "config") -> Config:
-    """Builds a `Config` from nested mappings, rejecting unknown keys and wrong types."""
-    return _build(Config, raw, prefix="", origin=origin)
+    """Builds a `Config` from nested mappings, rejecting unknown keys, wrong types and values
+    that could only fail later (after TensorFlow started, or after training)."""
+    cfg = _build(Config, raw, prefix="", origin=origin)
+    _check_values(cfg, origin)
+    return cfg
+
+
+def _check_values(cfg: Config, origin: str) -> None:
+    problems = []
+    if cfg.data.batch_size < 1:
+        problems.append(f"data.batch_size must be >= 1, got {cfg.data.batch_size}")
+    if min(cfg.data.image_size) < 8:
+        problems.append(f"data.image_size must be at least 8x8, got {list(cfg.data.image_size)}")
+    if cfg.data.augment and cfg.data.image_size[0] != cfg.data.image_size[1]:
+        problems.append(f"data.image_size must be square when data.augment is on (90° rotations), "
+                        f"got {list(cfg.data.image_size)}")
+    if not 0 < cfg.data.val_fraction < 1:
+        problems.append(f"data.val_fraction must be in (0, 1), got {cfg.data.val_fraction}")
+    if cfg.data.val_count < 1:
+        problems.append(f"data.val_count must be >= 1, got {cfg.data.val_count}")
+    if cfg.train.epochs < 1:
+        problems.append(f"train.epochs must be >= 1, got {cfg.train.epochs}")
+    if cfg.train.steps_per_epoch is not None and cfg.train.steps_per_epoch < 1:
+        problems.append(f"train.steps_per_epoch must be >= 1 or null, got {cfg.train.steps_per_epoch}")
+    if not cfg.eval.thresholds or not all(0 < t < 1 for t in cfg.eval.thresholds):
+        problems.append("eval.thresholds must be a non-empty list of values in (0, 1), "
+                        f"got {list(cfg.eval.thresholds)}")
+    if problems:
+        raise ConfigError(f"{origin}: " + "; ".join(problems))
 
 
 def _build(cls: type, raw: Any, prefix: str, origin: str) -> Any:

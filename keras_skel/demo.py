@@ -27,7 +27,7 @@ def run_demo(out_dir: str | Path = "demo", model: str = "unet_shapes", count: in
     """Runs the demo into `out_dir` and returns a printable summary.
 
     Args:
-        out_dir: folder for `test_noisy/`, `eval_classical/`, `eval_model/`, `comparison.png`,
+        out_dir: folder for `test_noisy_<size>/`, `eval_classical/`, `eval_model/`, `comparison.png`,
             `summary.json` (and `run/` when training). Must be new or a previous demo folder.
         model: the model to compare with classical (anything `keras_skel.load` accepts).
         count: number of held-out test images.
@@ -38,7 +38,7 @@ def run_demo(out_dir: str | Path = "demo", model: str = "unet_shapes", count: in
         The comparison table as text.
     """
     from keras_skel.data.folders import find_pairs, load_pair
-    from keras_skel.data.synthetic import write_shapes_dataset
+    from keras_skel.data.synthetic import DATASET_INFO, write_shapes_dataset
     from keras_skel.evaluation import evaluate, format_report
     from keras_skel.inference import load
     from keras_skel.visualize import LEGEND, overlay, save_grid
@@ -46,9 +46,15 @@ def run_demo(out_dir: str | Path = "demo", model: str = "unet_shapes", count: in
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not any(out.glob("test_noisy_*")):
         raise ConfigError(f"{out} exists and is not a keras-skel demo folder; choose another --out")
+    if not train_minutes:
+        learned = load(model)  # fail before making anything when the model is missing
     test_dir = out / f"test_noisy_{size}"
-    if not (test_dir / "shapes").exists():
-        write_shapes_dataset(test_dir, count, (size, size), seed=TEST_SEED, noise=2.0, progress=True)
+    info = test_dir / DATASET_INFO
+    wanted = dict(count=count, size=[size, size], seed=TEST_SEED, noise=2.0)
+    made = json.loads(info.read_text()) if info.is_file() else {}
+    if any(made.get(k) != v for k, v in wanted.items()):  # new, interrupted, or other settings
+        write_shapes_dataset(test_dir, count, (size, size), seed=TEST_SEED, noise=2.0, progress=True,
+                             overwrite=True)
 
     lines = []
     if train_minutes:
@@ -59,12 +65,12 @@ def run_demo(out_dir: str | Path = "demo", model: str = "unet_shapes", count: in
                                           "train.early_stopping_patience=null"])
         result = train(cfg, out / "run", overwrite=True, verbose=2,
                        command=f"keras-skel demo --out {out} --train-minutes {train_minutes}")
-        model = str(out / "run")
+        learned = load(out / "run")
         lines += [f"trained {result.epochs} epochs in {result.train_seconds:.0f} s "
                   f"(threshold {result.threshold:.2f} chosen on validation)", ""]
 
-    models = {"classical": load("classical"), "model": load(model)}
-    reports = {name: evaluate(m, test_dir, tolerance=2.0, report_dir=out / f"eval_{name}")
+    models = {"classical": load("classical"), "model": learned}
+    reports = {name: evaluate(m, test_dir, tolerance=2.0, report_dir=out / f"eval_{name}", overwrite=True)
                for name, m in models.items()}
 
     pictures, titles = [], []

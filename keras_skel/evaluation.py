@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 from keras_skel.data import folders
+from keras_skel.errors import DataError
 from keras_skel.inference import load
 from keras_skel.metrics.skeleton_f1 import SkeletonF1Accumulator
 from keras_skel.visualize import LEGEND, overlay, save_grid
@@ -23,6 +25,7 @@ def evaluate(
     on_error: str = "raise",
     progress: bool = False,
     max_pictures: int = 16,
+    overwrite: bool = False,
 ) -> dict:
     """Scores a model on a dataset folder (`shapes/`, `skeletons/`).
 
@@ -39,6 +42,7 @@ def evaluate(
         on_error: `raise` or `skip` bad pairs.
         progress: show a progress bar.
         max_pictures: images in the overlay grid.
+        overwrite: replace an existing report in `report_dir` (refused otherwise).
 
     Returns:
         The report dict: `model`, `data`, `count`, `threshold`, `exact`, `tolerant`
@@ -48,14 +52,27 @@ def evaluate(
         >>> report = evaluate("classical", "data/shapes_val")  # doctest: +SKIP
         >>> report["exact"]["f1"]  # doctest: +SKIP
     """
+    if report_dir is not None and not overwrite:
+        existing = [Path(report_dir) / n for n in ("report.json", "overlays.png") if (Path(report_dir) / n).exists()]
+        if existing:
+            raise DataError(f"{existing[0]} exists already; pass --overwrite to replace the report or choose "
+                            "another --report folder")
     skeletonizer = load(model, threshold)
     pairs = folders.find_pairs(data_dir, on_error=on_error)
     exact = SkeletonF1Accumulator(0.0)
     tolerant = SkeletonF1Accumulator(tolerance)
     pictures = []
 
+    skipped = []
+
     def run(pair):
-        shape, gt = folders.load_pair(pair)
+        try:
+            shape, gt = folders.load_pair(pair)
+        except DataError as err:
+            if on_error != "skip":
+                raise
+            skipped.append(f"{pair.id}: {err}")
+            return
         pred = skeletonizer.skeletonize(shape)
         exact.update(pred, gt, image_id=pair.id)
         tolerant.update(pred, gt, image_id=pair.id)
@@ -72,6 +89,10 @@ def evaluate(
         for pair in pairs:
             run(pair)
 
+    if skipped:
+        warnings.warn(f"{data_dir}: skipped {len(skipped)} bad sample(s), e.g. {skipped[0]}", stacklevel=2)
+    if not len(exact):
+        raise DataError(f"{data_dir}: no sample could be read ({len(skipped)} skipped)")
     exact_result, tolerant_result = exact.result(), tolerant.result()
     per_image = []
     for e, t in zip(exact_result["per_image"], tolerant_result["per_image"]):
@@ -87,6 +108,7 @@ def evaluate(
         tolerance_px=tolerance,
         exact=summary(exact_result),
         tolerant=summary(tolerant_result),
+        skipped=skipped,
         per_image=per_image,
     )
     if report_dir is not None:

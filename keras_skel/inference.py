@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from keras_skel.data.targets import skeleton_target
-from keras_skel.errors import DataError, ModelNotFoundError
+from keras_skel.errors import ConfigError, DataError, ModelNotFoundError
+from keras_skel.export.tflite import QUANTIZATIONS
 
 __all__ = ["Prediction", "Skeletonizer", "ClassicalSkeletonizer", "KerasSkeletonizer",
            "SavedModelSkeletonizer", "TFLiteSkeletonizer", "load", "skeletonize", "as_binary",
@@ -25,7 +26,7 @@ __all__ = ["Prediction", "Skeletonizer", "ClassicalSkeletonizer", "KerasSkeleton
 
 MODEL_INFO_FILE = "model.json"
 # File-name suffixes of quantized TFLite variants: `<name>_<variant>.tflite`.
-TFLITE_VARIANTS = ("float16", "dynamic", "int8")
+TFLITE_VARIANTS = tuple(q for q in QUANTIZATIONS if q != "none")
 MODELS_ENV = "KERAS_SKEL_MODELS"
 DEFAULT_THRESHOLD = 0.5
 
@@ -234,9 +235,13 @@ class TFLiteSkeletonizer(Skeletonizer):
             self._runner = self._interpreter.get_signature_runner("serving_default")
         except (ValueError, RuntimeError) as err:
             raise ModelNotFoundError(f"{self.path} is not a keras-skel TFLite model: {err}") from None
-        details = self._runner.get_input_details()["images"]
+        details = self._runner.get_input_details().get("images")
+        if details is None:
+            raise ModelNotFoundError(f"{self.path} has no 'images' input in its serving_default signature: "
+                                     "not a keras-skel TFLite model")
         self.size = tuple(int(d) for d in details["shape"][1:3])
-        self.threshold = threshold if threshold is not None else _tflite_threshold(self.path)
+        self._baked = _sibling_card(self.path).get("threshold")
+        self.threshold = threshold if threshold is not None else self._baked
         self.overlap = overlap
         self.name = str(self.path)
         self._skeleton_fn = None
@@ -253,17 +258,23 @@ class TFLiteSkeletonizer(Skeletonizer):
             padded = np.zeros((th, tw), bool)
             padded[:h, :w] = binary
             out = self._run(padded)
-            return Prediction(out["skeleton"][:h, :w].astype(np.uint8), out["probability"][:h, :w])
+            probability = out["probability"][:h, :w]
+            if self.threshold == self._baked or self.threshold is None:
+                return Prediction(out["skeleton"][:h, :w].astype(np.uint8), probability)
+            return Prediction(self._threshold_and_thin(probability), probability)
         if self.threshold is None:
-            raise ModelNotFoundError(f"{self.path}: images larger than {th}x{tw} run tiled and need the "
-                                     "threshold; pass threshold= (it is in the SavedModel's model card)")
+            raise ConfigError(f"{self.path}: images larger than {th}x{tw} run tiled and need the threshold; "
+                              "pass threshold= (it is in the model card of the SavedModel exported with it)")
         probability = tiled_probability(lambda tile: self._run(tile)["probability"], binary, self.size, self.overlap)
+        return Prediction(self._threshold_and_thin(probability), probability)
+
+    def _threshold_and_thin(self, probability: np.ndarray) -> np.ndarray:
         if self._skeleton_fn is None:
             from keras_skel.ops.postprocess import probability_to_skeleton
 
             self._skeleton_fn = _skeleton_fn(probability_to_skeleton)
-        skeleton = self._skeleton_fn(probability[None, :, :, None], np.float32(self.threshold)).numpy()[0, :, :, 0]
-        return Prediction(skeleton, probability)
+        batch = probability[None, :, :, None].astype(np.float32)
+        return self._skeleton_fn(batch, np.float32(self.threshold)).numpy()[0, :, :, 0]
 
 
 def tiled_probability(fn, binary: np.ndarray, tile: tuple[int, int], overlap: int) -> np.ndarray:
@@ -299,20 +310,21 @@ def tiled_probability(fn, binary: np.ndarray, tile: tuple[int, int], overlap: in
 
 
 def _sibling_card(path: Path) -> dict:
-    """The model card of the newest SavedModel exported beside a `.tflite` / `.keras` file
-    (`<dir>/<name>[_<variant>].tflite` ↔ `<dir>/<name>/<version>/`), or {}."""
+    """The model card of the SavedModel exported together with a `.tflite` / `.keras` file
+    (`<dir>/<name>[_<variant>].tflite` ↔ `<dir>/<name>/<version>/`): the newest version whose
+    card lists the file, else the newest version; {} if there is none."""
+    from keras_skel.export.layout import versions
     from keras_skel.export.saved_model import read_model_card
 
     stem = path.stem
     for variant in TFLITE_VARIANTS:
         if stem.endswith(f"_{variant}"):
             stem = stem[: -len(variant) - 1]
-    latest = _latest_version(path.parent / stem)
-    return read_model_card(latest) if latest is not None else {}
-
-
-def _tflite_threshold(path: Path) -> float | None:
-    return _sibling_card(path).get("threshold")
+    cards = [read_model_card(path.parent / stem / str(v)) for v in reversed(versions(path.parent / stem))]
+    for card in cards:
+        if path.name in card.get("tflite", {}):
+            return card
+    return cards[0] if cards else {}
 
 
 def infer_stride(model) -> int:
@@ -400,8 +412,13 @@ def load(spec: Any = "classical", threshold: float | None = None) -> Skeletonize
         (5, 9)
     """
     if isinstance(spec, Skeletonizer):
+        if threshold is not None and threshold != spec.threshold:
+            raise ConfigError(f"{spec.name} is already loaded with threshold {spec.threshold}; pass "
+                              "threshold= to keras_skel.load() instead")
         return spec
     if spec == "classical":
+        if threshold is not None:
+            raise ConfigError("the classical baseline has no probability threshold; drop --threshold")
         return ClassicalSkeletonizer()
     if hasattr(spec, "predict") and hasattr(spec, "layers"):
         return KerasSkeletonizer(spec, DEFAULT_THRESHOLD if threshold is None else threshold)
@@ -426,7 +443,7 @@ def load(spec: Any = "classical", threshold: float | None = None) -> Skeletonize
             f"{path} is a folder but not a model: expected a training run directory (with "
             "best.keras), a SavedModel (with saved_model.pb) or a model folder with numbered versions"
         )
-    if not path.suffix and len(path.parts) == 1:
+    if len(path.parts) == 1:
         for root in model_search_path():
             latest = _latest_version(root / text)
             if latest is not None:
@@ -437,8 +454,8 @@ def load(spec: Any = "classical", threshold: float | None = None) -> Skeletonize
     raise ModelNotFoundError(
         f"model {spec!r} not found: expected 'classical', a training run directory, a .keras "
         f"file, a SavedModel folder, a .tflite file, an http(s):// TF Serving URL, or the name of "
-        f"a shipped model (searched {searched}; set ${MODELS_ENV} to add folders, or train one "
-        "with `keras-skel train unet_shapes`)"
+        f"a shipped model (searched {searched}; set ${MODELS_ENV} to add folders; make one with "
+        "`keras-skel train unet_shapes --out runs/unet` then `keras-skel export runs/unet --name NAME`)"
     )
 
 
@@ -446,7 +463,8 @@ def skeletonize(image: Any, model: Any = "classical", threshold: float | None = 
     """Skeleton of a binary shape.
 
     Args:
-        image: 2-D array (bool; integers binarized at 50% of their range; floats at 0.5).
+        image: 2-D array: bool; 0/1 values of any dtype; uint8 / uint16 binarized at 50% of
+            their range; floats in 0..1 at 0.5 (anything else is refused, see `as_binary`).
         model: anything `load` accepts; load once and pass the `Skeletonizer` when calling
             this in a loop.
         threshold: overrides the model's threshold.

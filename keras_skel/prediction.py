@@ -48,20 +48,29 @@ def predict_files(
     """
     files: list[Path] = []
     for item in inputs:
-        files.extend(list_images(item))
+        for path in list_images(item):
+            if path.resolve() not in {f.resolve() for f in files}:
+                files.append(path)
     if not files:
         raise DataError("no input images given")
     out_dir = Path(out_dir)
-    targets = {}
+    targets: dict[Path, Path] = {}  # skeleton path -> input
+    owners: dict[Path, Path] = {}  # every file this call writes -> its input
     for path in files:
         dest = out_dir / f"{path.stem}.png"
-        if dest in targets:
-            raise DataError(f"{path} and {targets[dest]} would both be written to {dest}; "
-                            "predict them into different --out folders")
+        outputs = [dest]
+        if overlay_pictures:
+            outputs.append(_overlay_path(dest))
+        if save_probability:
+            outputs.append(_probability_path(dest))
+        for output in outputs:
+            if output in owners:
+                raise DataError(f"{path} and {owners[output]} would both be written to {output}; "
+                                "predict them into different --out folders")
+            owners[output] = path
         targets[dest] = path
     if not overwrite:
-        existing = [d for d in targets if d.exists() or (overlay_pictures and _overlay_path(d).exists())
-                    or (save_probability and _probability_path(d).exists())]
+        existing = [o for o in owners if o.exists()]
         if existing:
             raise DataError(f"{len(existing)} output file(s) exist already, e.g. {existing[0]}; "
                             "pass --overwrite to replace them or choose another --out")

@@ -90,7 +90,8 @@ def _prepare_run_dir(cfg: Config, run_dir: Path, overwrite: bool) -> bool:
             elif target.exists():
                 target.unlink()
     resuming = False
-    if config_file.exists() and not overwrite:
+    started = (run_dir / "backup").exists() or (run_dir / "best.keras").exists()
+    if config_file.exists() and not overwrite and started:
         previous = config_from_dict(yaml.safe_load(config_file.read_text()), origin=str(config_file))
         if previous != cfg:
             raise ConfigError(
@@ -101,6 +102,18 @@ def _prepare_run_dir(cfg: Config, run_dir: Path, overwrite: bool) -> bool:
     run_dir.mkdir(parents=True, exist_ok=True)
     config_file.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     return resuming
+
+
+def _best_val_loss(run_dir: Path) -> float | None:
+    """Lowest `val_loss` in the run's `history.csv` (None when there is none)."""
+    import csv
+
+    try:
+        with open(run_dir / "history.csv") as f:
+            values = [float(row["val_loss"]) for row in csv.DictReader(f) if row.get("val_loss")]
+    except (OSError, ValueError, KeyError):
+        return None
+    return min(values) if values else None
 
 
 def _setup_devices(cpu_devices: int) -> None:
@@ -267,7 +280,9 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
                                      cfg.data.augment, cfg.data.input_noise_std, splits.train_shuffle)
         val_samples = [(shape, skeleton) for _, shape, skeleton in splits.val]
         val_ds = evaluation_pipeline(val_samples, cfg.data.image_size, cfg.data.batch_size)
-        steps = cfg.train.steps_per_epoch or max(1, math.ceil(splits.train_shuffle / cfg.data.batch_size))
+        if cfg.train.steps_per_epoch is None and splits.train_count is None:
+            raise ConfigError(f"data.source {cfg.data.source} is an endless stream: set train.steps_per_epoch")
+        steps = cfg.train.steps_per_epoch or max(1, math.ceil(splits.train_count / cfg.data.batch_size))
 
         strategy = _strategy(cfg.train.strategy, cfg.train.cpu_devices)
         with strategy.scope():
@@ -278,7 +293,10 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
 
         callbacks = [
             _atomic_backup_callback(run_dir / "backup", cfg.train.backup_every_steps),
-            keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor="val_loss", save_best_only=True),
+            # On resume, "best" continues from the interrupted session, so its better checkpoint
+            # is not replaced by the first epoch after the restart.
+            keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor="val_loss", save_best_only=True,
+                                            initial_value_threshold=_best_val_loss(run_dir) if resuming else None),
             keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
             keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resuming),
         ]

@@ -113,3 +113,45 @@ def test_cli_process_exits_cleanly(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "validation F1" in out.stdout
+
+
+def test_skip_bad_skips_unreadable_pairs(tmp_path, shapes_dir):
+    import shutil
+
+    import cv2
+
+    data = tmp_path / "data"
+    shutil.copytree(shapes_dir, data)
+    cv2.imwrite(str(data / "skeletons" / "000001.png"), np.zeros((10, 30), np.uint8))  # size mismatch
+    r = CliRunner().invoke(cli, ["evaluate", "--model", "classical", "--data", str(data)])
+    assert r.exit_code == 2 and "000001" in r.output
+    r = CliRunner().invoke(cli, ["evaluate", "--model", "classical", "--data", str(data), "--skip-bad",
+                                 "--report", str(tmp_path / "rep")])
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert report["count"] == 11 and len(report["skipped"]) == 1
+    # An existing report is not replaced without --overwrite.
+    again = CliRunner().invoke(cli, ["evaluate", "--model", "classical", "--data", str(data), "--skip-bad",
+                                     "--report", str(tmp_path / "rep")])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+
+
+def test_threshold_with_classical_is_refused(shapes_dir, tmp_path):
+    r = CliRunner().invoke(cli, ["evaluate", "--model", "classical", "--data", str(shapes_dir), "--threshold", "0.3"])
+    assert r.exit_code == 2 and "no probability threshold" in r.output
+
+
+def test_predict_refuses_colliding_outputs(tmp_path, shapes_dir):
+    import shutil
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(shapes_dir / "shapes" / "000000.png", inputs / "a.png")
+    shutil.copy(shapes_dir / "shapes" / "000001.png", inputs / "a_overlay.png")
+    r = CliRunner().invoke(cli, ["predict", "--model", "classical", str(inputs), "--out", str(tmp_path / "o"),
+                                 "--overlay"])
+    assert r.exit_code == 2 and "would both be written" in r.output
+    # The same file named twice is one input, not a collision.
+    r = CliRunner().invoke(cli, ["predict", "--model", "classical", str(inputs / "a.png"), str(inputs / "a.png"),
+                                 "--out", str(tmp_path / "o2")])
+    assert r.exit_code == 0, r.output

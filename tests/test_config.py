@@ -84,3 +84,15 @@ def test_bad_override_syntax():
 def test_round_trip_through_dict():
     cfg = load_config("unet_shapes")
     assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize("override,message", [
+    ("eval.thresholds=[]", "eval.thresholds"),
+    ("eval.thresholds=[1.5]", "eval.thresholds"),
+    ("data.batch_size=0", "data.batch_size"),
+    ("data.image_size=[64, 48]", "square"),
+    ("train.epochs=0", "train.epochs"),
+])
+def test_values_that_would_fail_late_are_rejected_early(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("unet_tiny", [override])

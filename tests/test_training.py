@@ -42,8 +42,18 @@ def test_interrupted_run_with_other_config_is_refused(tmp_path):
     from keras_skel.config import config_to_dict
 
     (run / "config.yaml").write_text(yaml.safe_dump(config_to_dict(load_config("unet_tiny", ["seed=5"]))))
+    (run / "backup").mkdir()
     with pytest.raises(ConfigError, match="different config"):
         train(load_config("unet_tiny"), run, verbose=0)
+
+
+def test_a_failed_start_does_not_block_the_run_dir(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(ConfigError, match="data.train_dir"):
+        train(load_config("unet_tiny", ["data.source=folder"]), run, verbose=0)
+    # Nothing was trained: the corrected command starts fresh in the same folder.
+    with pytest.raises(ConfigError, match="endless stream"):
+        train(load_config("unet_tiny", ["train.steps_per_epoch=null"]), run, verbose=0)
 
 
 def test_folder_source_and_bfloat16(tmp_path, shapes_dir):

@@ -29,12 +29,14 @@ class Splits:
         val: validation samples `(id, shape, skeleton)` as NumPy arrays.
         train_shuffle: shuffle buffer the training stream wants (0 for fresh samples).
         description: one line for run records and model cards.
+        train_count: number of training samples (None for an endless stream).
     """
 
     train: tf.data.Dataset
     val: Sequence[tuple[str, np.ndarray, np.ndarray]]
     train_shuffle: int
     description: str
+    train_count: int | None = None
 
 
 def _train_seed(seed: int) -> int:
@@ -88,9 +90,14 @@ def folder(train_dir: str, seed: int, val_dir: str | None = None, val_fraction: 
         train_samples = samples
         val_samples = folders.load_folder(val_dir, on_error=on_error, progress=True)
     else:
+        if len(samples) < 2:
+            from keras_skel.errors import DataError
+
+            raise DataError(f"{train_dir} has {len(samples)} sample: at least 2 are needed to split off "
+                            "validation (or give data.val_dir)")
         train_idx, val_idx = split_indices(len(samples), val_fraction, seed)
         train_samples = [samples[i] for i in train_idx]
         val_samples = [samples[i] for i in val_idx]
     stream = samples_dataset([(s, k) for _, s, k in train_samples]).cache()
     description = f"folder {train_dir} ({len(train_samples)} train / {len(val_samples)} val)"
-    return Splits(stream, list(val_samples), len(train_samples), description)
+    return Splits(stream, list(val_samples), len(train_samples), description, len(train_samples))

@@ -15,14 +15,16 @@ from keras_skel.errors import ConfigError
 
 __all__ = ["versions", "next_version", "atomic_directory", "atomic_file", "validate_name"]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+_NAME = re.compile(f"^{NAME_PATTERN}$")
 
 
 def validate_name(name: str) -> str:
-    """Model names become folder names and URL parts: letters, digits, `_`, `-`, `.`."""
+    """Model names become folder names, file stems and URL parts: letters, digits, `_`, `-`
+    (no `.`, which would read as a file suffix when a model is looked up by name)."""
     if not _NAME.match(name or ""):
         raise ConfigError(f"model name {name!r} must start with a letter or digit and use only "
-                          "letters, digits, '_', '-' and '.'")
+                          "letters, digits, '_' and '-'")
     return name
 
 

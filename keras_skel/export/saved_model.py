@@ -39,7 +39,14 @@ class ExportResult:
 def read_model_card(saved_model_dir: str | Path) -> dict:
     """The model card of an exported SavedModel ({} if it has none)."""
     path = Path(saved_model_dir) / MODEL_CARD
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        from keras_skel.errors import DataError
+
+        raise DataError(f"{path} is not a readable model card (JSON): {err}") from None
 
 
 def load_run(run_dir: str | Path):
@@ -57,9 +64,12 @@ def load_run(run_dir: str | Path):
             f"{run_dir} is not a finished training run (expected best.keras and model.json with a "
             "threshold, written by `keras-skel train`)"
         )
-    model = keras.saving.load_model(best, compile=False)
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    try:
+        model = keras.saving.load_model(best, compile=False)
+        metrics_path = run_dir / "metrics.json"
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    except Exception as err:  # Keras raises many types for a damaged archive
+        raise ModelNotFoundError(f"{run_dir}: could not load the run's model or metrics: {err}") from None
     return model, info, metrics
 
 
@@ -142,7 +152,9 @@ def export_run(
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         threshold=threshold,
         stride=stride,
+        # Fully convolutional: no maximum input size (models with one record it here).
         max_size=info.get("max_size"),
+        training_image_size=info.get("image_size"),
         inputs={
             "serving_default": {"images": "float32 [N, H, W, 1], values 0..1, binarized at 0.5; any N, H, W"},
             "predict_png": {"image_bytes": "string [N]: PNG/JPEG/BMP/GIF bytes (8/16-bit grey, RGB, RGBA)"},

@@ -1,5 +1,7 @@
 """Custom Keras layers (one per file), registered for `.keras` serialization."""
 
+from keras_skel.layers.context_attention import ContextAttention
+from keras_skel.layers.preprocess import ShapeInput
 from keras_skel.layers.residual import ResidualBlock
 
-__all__ = ["ResidualBlock"]
+__all__ = ["ContextAttention", "ResidualBlock", "ShapeInput"]

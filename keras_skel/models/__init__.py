@@ -1,5 +1,14 @@
 """Model builders (`build_<name>(...) -> keras.Model`), registered in `registry.MODELS`."""
 
+from keras_skel.models.canet import (
+    build_canet,
+    canet_side_factors,
+    canet_stride,
+    deep_supervision_targets,
+    downsample_target,
+    probability_model,
+)
 from keras_skel.models.unet import build_unet, unet_stride
 
-__all__ = ["build_unet", "unet_stride"]
+__all__ = ["build_canet", "build_unet", "canet_side_factors", "canet_stride", "deep_supervision_targets",
+           "downsample_target", "probability_model", "unet_stride"]

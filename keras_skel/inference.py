@@ -359,6 +359,9 @@ def _load_keras(path: Path, threshold: float | None) -> KerasSkeletonizer:
         model = keras.saving.load_model(path, compile=False)
     except Exception as err:  # Keras raises many types for a bad archive
         raise ModelNotFoundError(f"{path} could not be loaded as a Keras model: {err}") from None
+    from keras_skel.models.canet import probability_model
+
+    model = probability_model(model)  # deep-supervised models: the full-resolution output only
     info = read_model_info(path.parent) or _sibling_card(path)
     if threshold is None:
         threshold = info.get("threshold")
@@ -421,7 +424,9 @@ def load(spec: Any = "classical", threshold: float | None = None) -> Skeletonize
             raise ConfigError("the classical baseline has no probability threshold; drop --threshold")
         return ClassicalSkeletonizer()
     if hasattr(spec, "predict") and hasattr(spec, "layers"):
-        return KerasSkeletonizer(spec, DEFAULT_THRESHOLD if threshold is None else threshold)
+        from keras_skel.models.canet import probability_model
+
+        return KerasSkeletonizer(probability_model(spec), DEFAULT_THRESHOLD if threshold is None else threshold)
     text = str(spec)
     if text.startswith(("http://", "https://")):
         from keras_skel.serving.client import RestSkeletonizer

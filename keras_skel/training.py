@@ -290,6 +290,12 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
             loss = LOSSES.build(cfg.loss.name, **cfg.loss.params)
             model.compile(optimizer=_optimizer(cfg, steps * cfg.train.epochs), loss=loss,
                           jit_compile=cfg.train.jit_compile)
+        if isinstance(model.output, dict):  # deep supervision: one target per output, by name
+            from keras_skel.models.canet import deep_supervision_targets
+
+            depth = len(model.output)  # `probability` + one side output per lower decoder stage
+            train_ds = train_ds.map(lambda x, y: (x, deep_supervision_targets(y, depth)))
+            val_ds = val_ds.map(lambda x, y: (x, deep_supervision_targets(y, depth)))
 
         callbacks = [
             _atomic_backup_callback(run_dir / "backup", cfg.train.backup_every_steps),
@@ -332,11 +338,14 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
     from keras_skel.metrics.skeleton_f1 import SkeletonF1Accumulator
     from keras_skel.metrics.threshold import search_threshold
 
+    from keras_skel.models.canet import probability_model
+
     best_path = run_dir / "best.keras"
     if best_path.exists():
         model = keras.saving.load_model(best_path, compile=False)
     else:  # no validation improvement was ever recorded (e.g. zero epochs run)
         model.save(best_path)
+    model = probability_model(model)
     skeletonizer = KerasSkeletonizer(model, stride=infer_stride(model), name=str(best_path))
     probabilities = [skeletonizer.probability(shape) for _, shape, _ in splits.val]
     gts = [skeleton for _, _, skeleton in splits.val]

@@ -43,3 +43,15 @@ def exported_tiny(tiny_run, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("saved_models")
     return export_run(tiny_run.run_dir, "tiny", root=root, tflite=True, tflite_size=(64, 64), command="pytest")
+
+
+@pytest.fixture(scope="session")
+def canet_exported(tmp_path_factory):
+    """A tiny deep-supervised CANet trained briefly and exported (SavedModel + 64×64 TFLite)."""
+    from keras_skel.config import load_config
+    from keras_skel.export import export_run
+    from keras_skel.training import train
+
+    run = train(load_config("canet_tiny"), tmp_path_factory.mktemp("runs") / "canet", verbose=0)
+    root = tmp_path_factory.mktemp("canet_models")
+    return run, export_run(run.run_dir, "canet", root=root, tflite=True, tflite_size=(64, 64))

@@ -64,8 +64,10 @@ def load_run(run_dir: str | Path):
             f"{run_dir} is not a finished training run (expected best.keras and model.json with a "
             "threshold, written by `keras-skel train`)"
         )
+    from keras_skel.models.canet import probability_model
+
     try:
-        model = keras.saving.load_model(best, compile=False)
+        model = probability_model(keras.saving.load_model(best, compile=False))
         metrics_path = run_dir / "metrics.json"
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     except Exception as err:  # Keras raises many types for a damaged archive

@@ -41,6 +41,25 @@ def next_version(model_dir: str | Path) -> int:
     return existing[-1] + 1 if existing else 1
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publishable(path: Path) -> None:
+    """Gives a temp file / dir the permissions a normal one would get (mkstemp and mkdtemp make
+    them owner-only, which a TF Serving container running as another user could not read)."""
+    mask = _umask()
+    if path.is_dir():
+        for root, dirs, _ in os.walk(path):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o777 & ~mask)
+        os.chmod(path, 0o777 & ~mask)
+    else:
+        os.chmod(path, 0o666 & ~mask)
+
+
 @contextmanager
 def atomic_directory(target: str | Path, force: bool = False) -> Iterator[Path]:
     """Yields a temp dir beside `target`; on success it is renamed to `target` in one step.
@@ -56,6 +75,7 @@ def atomic_directory(target: str | Path, force: bool = False) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
     try:
         yield tmp
+        _publishable(tmp)
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".old-{target.name}-", dir=target.parent))
             os.rename(target, old / target.name)
@@ -80,6 +100,7 @@ def atomic_file(target: str | Path, force: bool = False) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        _publishable(tmp)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

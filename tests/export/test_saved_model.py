@@ -1,6 +1,5 @@
 """Exported SavedModels as TF Serving and users meet them: real files, fresh processes."""
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -267,3 +266,15 @@ def test_predict_cli_on_every_model_kind(exported_tiny, tiny_run, shapes_dir, tm
     r = CliRunner().invoke(cli, ["predict", "--model", "classical", str(files[0]), "--out", str(tmp_path / "c"),
                                  "--save-probability"])
     assert r.exit_code == 2 and "no probability map" in r.output
+
+
+def test_exports_are_readable_by_others(exported_tiny):
+    import os
+    import stat
+
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in (exported_tiny.saved_model, exported_tiny.tflite[0]):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        expected = (0o777 if path.is_dir() else 0o666) & ~mask
+        assert mode == expected, (path, oct(mode), oct(expected))

@@ -42,6 +42,28 @@ def _images(count: int, size: int):
     return np.stack([make_shape_sample(4242, i, (size, size), noise=2.0)[0] for i in range(count)]).astype(bool)
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _peak_rss_mb() -> float:
+    """Peak RSS of this process image. /proc's VmHWM, not getrusage: ru_maxrss survives exec on
+    Linux, so a worker started by a parent that holds TensorFlow would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _worker(backend: str, model_dir: str, count: int, size: int, variant_dir: str) -> dict:
     """Runs in a fresh process: times one backend and reports its peak RSS."""
     import numpy as np
@@ -96,7 +118,7 @@ def _worker(backend: str, model_dir: str, count: int, size: int, variant_dir: st
         for image in batch:
             one(image)
     rate = len(batch) / (time.perf_counter() - start)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _peak_rss_mb()
     return {"backend": backend, "ms_per_image": 1e3 * float(np.median(times)), "images_per_s_b32": rate,
             "peak_rss_mb": peak_mb}
 
@@ -129,7 +151,7 @@ def main() -> None:
         backend, model_dir = args.worker.split(":", 1)
         print(json.dumps(_worker(backend, model_dir, count, SHIPPED[Path(model_dir).name]["size"], args.variant_dir)))
         return
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
+    print(f"machine: {_cpu_name()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}; images: {count} synthetic noisy shapes")
     for name in args.model or sorted(SHIPPED):
         model_dir = Path(args.models_dir) / name

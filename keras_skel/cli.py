@@ -101,7 +101,10 @@ def data_synth(task, count, size, out_dir, seed, noise, overwrite):
 @click.option("--out", "run_dir", type=click.Path(file_okay=False), default=None,
               help="Run directory (default runs/<recipe>); an interrupted run there resumes.")
 @click.option("--overwrite", is_flag=True, help="Replace a finished run in --out.")
-def train(recipe, overrides, run_dir, overwrite):
+@click.option("--init-from", "init_from", default=None, metavar="MODEL",
+              help="Start from the weights of a model of the same architecture: a run dir, a .keras "
+                   "file or a shipped model's name (e.g. unet_shapes, for fine-tuning).")
+def train(recipe, overrides, run_dir, overwrite, init_from):
     """Train a model from RECIPE (a shipped recipe name or a YAML path).
 
     Shipped recipes: unet_shapes (CPU-sized), unet_paper (paper-sized), unet_tiny (tests).
@@ -111,11 +114,15 @@ def train(recipe, overrides, run_dir, overwrite):
     \b
     Example:
       keras-skel train unet_shapes --set train.epochs=5 --out runs/unet
+      keras-skel train unet_shapes_256 --init-from unet_shapes --set data.source=folder \\
+          --set data.train_dir=my_shapes --out runs/finetuned
     """
     _quiet_tensorflow()
     from keras_skel.config import load_config
     from keras_skel.training import train as run_training
 
+    if init_from:
+        overrides = (*overrides, f"train.init_from={init_from}")
     cfg = load_config(recipe, overrides)
     run_dir = run_dir or str(Path("runs") / Path(recipe).stem)
     command = shlex.join(["keras-skel", *sys.argv[1:]])

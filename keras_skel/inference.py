@@ -22,7 +22,7 @@ from keras_skel.export.tflite import QUANTIZATIONS
 
 __all__ = ["Prediction", "Skeletonizer", "ClassicalSkeletonizer", "KerasSkeletonizer",
            "SavedModelSkeletonizer", "TFLiteSkeletonizer", "load", "skeletonize", "as_binary",
-           "model_search_path", "tiled_probability", "MODEL_INFO_FILE", "DEFAULT_THRESHOLD"]
+           "model_search_path", "find_keras_file", "tiled_probability", "MODEL_INFO_FILE", "DEFAULT_THRESHOLD"]
 
 MODEL_INFO_FILE = "model.json"
 # File-name suffixes of quantized TFLite variants: `<name>_<variant>.tflite`.
@@ -390,6 +390,21 @@ def _latest_version(model_dir: Path) -> Path | None:
 
     found = versions(model_dir)
     return model_dir / str(found[-1]) if found else None
+
+
+def find_keras_file(spec: str | Path) -> Path:
+    """The `.keras` file behind a run dir, a `.keras` path, or a shipped model's name."""
+    path = Path(str(spec))
+    if path.is_dir() and (path / "best.keras").is_file():
+        return path / "best.keras"
+    if path.is_file() and path.suffix == ".keras":
+        return path
+    if len(path.parts) == 1:
+        for root in model_search_path():
+            if (root / f"{path.name}.keras").is_file():
+                return root / f"{path.name}.keras"
+    raise ModelNotFoundError(f"no Keras model found for {str(spec)!r}: expected a training run directory, "
+                             "a .keras file, or a shipped model's name with saved_models/<name>.keras")
 
 
 def load(spec: Any = "classical", threshold: float | None = None) -> Skeletonizer:

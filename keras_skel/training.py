@@ -28,7 +28,7 @@ import yaml
 from keras_skel.config import Config, config_from_dict, config_to_dict
 from keras_skel.errors import ConfigError
 
-__all__ = ["train", "TrainResult", "resolve_precision"]
+__all__ = ["train", "TrainResult", "resolve_precision", "init_weights_from"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +114,52 @@ def _best_val_loss(run_dir: Path) -> float | None:
     except (OSError, ValueError, KeyError):
         return None
     return min(values) if values else None
+
+
+def init_weights_from(model, spec: str) -> int:
+    """Copies weights from another Keras model into `model`, layer by layer by name.
+
+    Args:
+        model: the freshly built model.
+        spec: a run dir, a `.keras` file or a shipped model's name (`keras_skel.inference.find_keras_file`).
+
+    Returns:
+        The number of layers whose weights were copied.
+
+    Raises:
+        ConfigError: no layer matches (a different architecture or width).
+    """
+    import warnings
+
+    import keras
+
+    import keras_skel.layers  # noqa: F401  (custom layers for deserialization)
+    from keras_skel.inference import find_keras_file
+
+    path = find_keras_file(spec)
+    source = keras.saving.load_model(path, compile=False)
+    copied, skipped = 0, []
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        try:
+            other = source.get_layer(layer.name)
+        except ValueError:
+            skipped.append(layer.name)
+            continue
+        theirs = other.get_weights()
+        if [w.shape for w in theirs] != [tuple(w.shape) for w in layer.weights]:
+            skipped.append(layer.name)
+            continue
+        layer.set_weights(theirs)
+        copied += 1
+    if not copied:
+        raise ConfigError(f"train.init_from {spec}: no layer of {path} matches this model (different "
+                          "architecture or width); use a model trained with the same model.params")
+    if skipped:
+        warnings.warn(f"init_from {path}: {len(skipped)} layer(s) kept their fresh weights (no match), "
+                      f"e.g. {skipped[0]}", stacklevel=2)
+    return copied
 
 
 def _setup_devices(cpu_devices: int) -> None:
@@ -287,6 +333,8 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
         strategy = _strategy(cfg.train.strategy, cfg.train.cpu_devices)
         with strategy.scope():
             model = MODELS.build(cfg.model.name, input_channels=1, **cfg.model.params)
+            if cfg.train.init_from and not resuming:
+                init_weights_from(model, cfg.train.init_from)
             loss = LOSSES.build(cfg.loss.name, **cfg.loss.params)
             model.compile(optimizer=_optimizer(cfg, steps * cfg.train.epochs), loss=loss,
                           jit_compile=cfg.train.jit_compile)

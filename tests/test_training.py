@@ -138,3 +138,38 @@ def test_sigint_stops_and_finishes_the_run(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert 1 <= metrics["epochs_this_session"] < 200
     assert (run / "model.json").is_file() and not (run / "backup").exists()
+
+
+def test_init_from_copies_weights(tiny_run):
+    import keras
+    import numpy as np
+
+    from keras_skel.registry import MODELS
+    from keras_skel.training import init_weights_from
+
+    params = load_config("unet_tiny").model.params
+    model = MODELS.build("unet", input_channels=1, **params)
+    copied = init_weights_from(model, str(tiny_run.run_dir))
+    source = keras.saving.load_model(tiny_run.run_dir / "best.keras", compile=False)
+    assert copied == sum(1 for layer in model.layers if layer.weights)
+    for a, b in zip(model.get_weights(), source.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    other = MODELS.build("unet", input_channels=1, base_filters=4, depth=2, decoder_convs=1)
+    with pytest.raises(ConfigError, match="no layer .* matches"):
+        init_weights_from(other, str(tiny_run.run_dir / "best.keras"))
+
+
+def test_init_from_runs_through_train(tiny_run, tmp_path):
+    from click.testing import CliRunner
+
+    from keras_skel.cli import cli
+
+    r = CliRunner().invoke(cli, ["train", "unet_tiny", "--init-from", str(tiny_run.run_dir), "--out",
+                                 str(tmp_path / "ft"), "--set", "train.epochs=1", "--set", "train.steps_per_epoch=1",
+                                 "--set", "data.val_count=2"])
+    assert r.exit_code == 0, r.output
+    import yaml
+
+    assert yaml.safe_load((tmp_path / "ft" / "config.yaml").read_text())["train"]["init_from"] == str(tiny_run.run_dir)
+    r = CliRunner().invoke(cli, ["train", "unet_tiny", "--init-from", "no_such_model", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "no Keras model found" in r.output

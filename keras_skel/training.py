@@ -385,7 +385,6 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
     from keras_skel.inference import MODEL_INFO_FILE, KerasSkeletonizer, infer_stride
     from keras_skel.metrics.skeleton_f1 import SkeletonF1Accumulator
     from keras_skel.metrics.threshold import search_threshold
-
     from keras_skel.models.canet import probability_model
 
     best_path = run_dir / "best.keras"

@@ -145,8 +145,10 @@ def train(recipe, overrides, run_dir, overwrite, init_from):
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
               help="Override the model's stored threshold.")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable or mismatched pairs (with a count).")
+@click.option("--tta", is_flag=True, help="D4 test-time augmentation: average the 8 rotations/mirrors "
+              "(8x compute; Keras models / run dirs).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report in --report.")
-def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad, overwrite):
+def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad, overwrite, tta):
     """Score a model on a dataset folder: exact and tolerant skeleton F1.
 
     F1 is dataset-level (pixel counts summed over images); the per-image mean is shown beside
@@ -162,7 +164,7 @@ def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad, overwr
 
     report = run_evaluation(model, data_dir, tolerance=tolerance, report_dir=report_dir,
                             threshold=threshold, on_error="skip" if skip_bad else "raise", progress=True,
-                            overwrite=overwrite)
+                            overwrite=overwrite, tta=tta)
     click.echo(format_report(report))
     if report_dir:
         click.echo(f"report: {Path(report_dir) / 'report.json'}, pictures: {Path(report_dir) / 'overlays.png'}")
@@ -178,8 +180,10 @@ def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad, overwr
 @click.option("--save-probability", is_flag=True,
               help="Also write <stem>_probability.png (16-bit grey: value / 65535 = probability).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None, help="Override the stored threshold.")
+@click.option("--tta", is_flag=True, help="D4 test-time augmentation: average the 8 rotations/mirrors "
+              "(8x compute; Keras models / run dirs).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
-def predict(model, inputs, out_dir, overlay, save_probability, threshold, overwrite):
+def predict(model, inputs, out_dir, overlay, save_probability, threshold, overwrite, tta):
     """Skeletonize INPUTS (image files or folders) into OUT/<stem>.png.
 
     \b
@@ -190,7 +194,7 @@ def predict(model, inputs, out_dir, overlay, save_probability, threshold, overwr
     from keras_skel.prediction import predict_files
 
     written = predict_files(model, inputs, out_dir, overlay_pictures=overlay, save_probability=save_probability,
-                            threshold=threshold, overwrite=overwrite, progress=True)
+                            threshold=threshold, overwrite=overwrite, progress=True, tta=tta)
     click.echo(f"wrote {len(written)} skeletons to {out_dir}")
 
 
@@ -210,8 +214,9 @@ def predict(model, inputs, out_dir, overlay, save_probability, threshold, overwr
 @click.option("--eval", "eval_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Dataset folder to score the export and the classical baseline on (repeatable); "
                    "the scores go into the model card.")
+@click.option("--tta", is_flag=True, help="Bake D4 test-time augmentation into the graphs (8x compute).")
 @click.option("--force", is_flag=True, help="Replace an existing version or .tflite file.")
-def export(run_dir, name, version, root, tflite, quantize, tflite_size, eval_dirs, force):
+def export(run_dir, name, version, root, tflite, quantize, tflite_size, eval_dirs, force, tta):
     """Export a training run as a SavedModel for TF Serving (and TFLite models).
 
     Writes ROOT/NAME/VERSION/ atomically: signatures serving_default (images float32
@@ -228,7 +233,7 @@ def export(run_dir, name, version, root, tflite, quantize, tflite_size, eval_dir
 
     result = export_run(run_dir, name, root=root, version=version, force=force, tflite=tflite or bool(quantize),
                         quantize=quantize or ("none",), tflite_size=_parse_size(tflite_size),
-                        eval_dirs=eval_dirs, command=shlex.join(["keras-skel", *sys.argv[1:]]))
+                        eval_dirs=eval_dirs, command=shlex.join(["keras-skel", *sys.argv[1:]]), tta=tta)
     click.echo(f"SavedModel: {result.saved_model}")
     for path in result.tflite:
         click.echo(f"TFLite: {path} ({path.stat().st_size / 1e6:.2f} MB)")

@@ -26,6 +26,7 @@ def evaluate(
     progress: bool = False,
     max_pictures: int = 16,
     overwrite: bool = False,
+    tta: bool = False,
 ) -> dict:
     """Scores a model on a dataset folder (`shapes/`, `skeletons/`).
 
@@ -43,6 +44,7 @@ def evaluate(
         progress: show a progress bar.
         max_pictures: images in the overlay grid.
         overwrite: replace an existing report in `report_dir` (refused otherwise).
+        tta: D4 test-time augmentation (Keras models).
 
     Returns:
         The report dict: `model`, `data`, `count`, `threshold`, `exact`, `tolerant`
@@ -57,7 +59,7 @@ def evaluate(
         if existing:
             raise DataError(f"{existing[0]} exists already; pass --overwrite to replace the report or choose "
                             "another --report folder")
-    skeletonizer = load(model, threshold)
+    skeletonizer = load(model, threshold, tta=tta)
     pairs = folders.find_pairs(data_dir, on_error=on_error)
     exact = SkeletonF1Accumulator(0.0)
     tolerant = SkeletonF1Accumulator(tolerance)

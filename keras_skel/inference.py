@@ -113,34 +113,34 @@ class KerasSkeletonizer(Skeletonizer):
     """A Keras model mapping shapes to skeleton probabilities, plus its threshold.
 
     Any H, W: inputs are padded to the model's stride and cropped back inside one
-    `tf.function`; thresholding and thinning are the shared graph ops of
-    `keras_skel.ops.postprocess`, as in the exported SavedModel.
+    `tf.function` (`keras_skel.export.graph.probability_of`, the code the SavedModel runs);
+    thresholding and thinning are the shared graph ops of `keras_skel.ops.postprocess`.
 
     Args:
         model: a loaded `keras.Model`.
         threshold: probability threshold.
         stride: sizes the model accepts are multiples of this.
         name: for reports.
+        tta: average the 8 D4 transforms (test-time augmentation, 8× the compute).
     """
 
     def __init__(self, model, threshold: float = DEFAULT_THRESHOLD, stride: int | None = None,
-                 name: str = "keras"):
+                 name: str = "keras", tta: bool = False):
         import tensorflow as tf
 
-        from keras_skel.ops.padding import crop_to, pad_to_multiple
+        from keras_skel.export.graph import probability_of
         from keras_skel.ops.postprocess import probability_to_skeleton
 
         self.model = model
         self.threshold = float(threshold)
         self.stride = int(stride or infer_stride(model))
-        self.name = name
+        self.name = name + (" +TTA" if tta else "")
+        self.tta = tta
         channels = model.input_shape[-1]
 
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)])
         def probability_fn(images):
-            shape = tf.shape(images)
-            prob = model(pad_to_multiple(images, self.stride), training=False)
-            return crop_to(tf.cast(prob, tf.float32), shape[1], shape[2])
+            return probability_of(model, images, self.stride, tta)
 
         self._probability_fn = probability_fn
         self._skeleton_fn = _skeleton_fn(probability_to_skeleton)
@@ -349,7 +349,7 @@ def read_model_info(folder: Path) -> dict:
         raise DataError(f"{path} is not a readable JSON model description: {err}") from None
 
 
-def _load_keras(path: Path, threshold: float | None) -> KerasSkeletonizer:
+def _load_keras(path: Path, threshold: float | None, tta: bool = False) -> KerasSkeletonizer:
     import keras
 
     import keras_skel.layers  # noqa: F401  (registers custom layers for deserialization)
@@ -369,7 +369,7 @@ def _load_keras(path: Path, threshold: float | None) -> KerasSkeletonizer:
             warnings.warn(f"no {MODEL_INFO_FILE} next to {path}: using threshold {DEFAULT_THRESHOLD}",
                           stacklevel=3)
             threshold = DEFAULT_THRESHOLD
-    return KerasSkeletonizer(model, threshold, info.get("stride"), name=str(path))
+    return KerasSkeletonizer(model, threshold, info.get("stride"), name=str(path), tta=tta)
 
 
 def model_search_path() -> list[Path]:
@@ -392,6 +392,13 @@ def _latest_version(model_dir: Path) -> Path | None:
     return model_dir / str(found[-1]) if found else None
 
 
+def _is_keras_spec(spec: Any) -> bool:
+    if hasattr(spec, "predict") and hasattr(spec, "layers"):
+        return True
+    path = Path(str(spec))
+    return (path.is_dir() and (path / "best.keras").is_file()) or (path.is_file() and path.suffix == ".keras")
+
+
 def find_keras_file(spec: str | Path) -> Path:
     """The `.keras` file behind a run dir, a `.keras` path, or a shipped model's name."""
     path = Path(str(spec))
@@ -407,7 +414,7 @@ def find_keras_file(spec: str | Path) -> Path:
                              "a .keras file, or a shipped model's name with saved_models/<name>.keras")
 
 
-def load(spec: Any = "classical", threshold: float | None = None) -> Skeletonizer:
+def load(spec: Any = "classical", threshold: float | None = None, tta: bool = False) -> Skeletonizer:
     """Loads a model for skeletonization.
 
     Args:
@@ -417,6 +424,8 @@ def load(spec: Any = "classical", threshold: float | None = None) -> Skeletonize
             (`http://host:8501/v1/models/NAME`); the name of a shipped model (looked up in
             `model_search_path()`); a `keras.Model`; or a `Skeletonizer` (returned as is).
         threshold: overrides the stored threshold (Keras models; TFLite tiling).
+        tta: D4 test-time augmentation, for Keras models (run dirs, `.keras`); exported models
+            have it baked in at export (`keras-skel export --tta`).
 
     Returns:
         A `Skeletonizer`.
@@ -429,6 +438,9 @@ def load(spec: Any = "classical", threshold: float | None = None) -> Skeletonize
         >>> model.skeletonize(np.ones((5, 9), bool)).shape
         (5, 9)
     """
+    if tta and not _is_keras_spec(spec):
+        raise ConfigError(f"test-time augmentation applies to Keras models (a run dir or a .keras file), not "
+                          f"{spec!r}; export a model with --tta to bake it into a SavedModel / TFLite model")
     if isinstance(spec, Skeletonizer):
         if threshold is not None and threshold != spec.threshold:
             raise ConfigError(f"{spec.name} is already loaded with threshold {spec.threshold}; pass "
@@ -441,7 +453,8 @@ def load(spec: Any = "classical", threshold: float | None = None) -> Skeletonize
     if hasattr(spec, "predict") and hasattr(spec, "layers"):
         from keras_skel.models.canet import probability_model
 
-        return KerasSkeletonizer(probability_model(spec), DEFAULT_THRESHOLD if threshold is None else threshold)
+        return KerasSkeletonizer(probability_model(spec), DEFAULT_THRESHOLD if threshold is None else threshold,
+                                 tta=tta)
     text = str(spec)
     if text.startswith(("http://", "https://")):
         from keras_skel.serving.client import RestSkeletonizer
@@ -449,9 +462,9 @@ def load(spec: Any = "classical", threshold: float | None = None) -> Skeletonize
         return RestSkeletonizer(text, threshold=threshold)
     path = Path(text)
     if path.is_dir() and (path / "best.keras").is_file():
-        return _load_keras(path / "best.keras", threshold)
+        return _load_keras(path / "best.keras", threshold, tta)
     if path.is_file() and path.suffix == ".keras":
-        return _load_keras(path, threshold)
+        return _load_keras(path, threshold, tta)
     if path.is_file() and path.suffix == ".tflite":
         return TFLiteSkeletonizer(path, threshold)
     if path.is_dir() and (path / "saved_model.pb").is_file():

@@ -25,6 +25,7 @@ def predict_files(
     threshold: float | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    tta: bool = False,
 ) -> list[Path]:
     """Writes `<stem>.png` (white 1-px skeleton on black) for every input image.
 
@@ -38,6 +39,7 @@ def predict_files(
         threshold: overrides the model's threshold.
         overwrite: replace existing outputs instead of refusing.
         progress: show a progress bar.
+        tta: D4 test-time augmentation (Keras models).
 
     Returns:
         The skeleton paths written.
@@ -74,7 +76,7 @@ def predict_files(
         if existing:
             raise DataError(f"{len(existing)} output file(s) exist already, e.g. {existing[0]}; "
                             "pass --overwrite to replace them or choose another --out")
-    skeletonizer = load(model, threshold)
+    skeletonizer = load(model, threshold, tta=tta)
     if save_probability and isinstance(skeletonizer, ClassicalSkeletonizer):
         raise DataError("--save-probability needs a learned model; 'classical' has no probability map")
     written = []

@@ -11,18 +11,45 @@ import tensorflow as tf
 from keras_skel.ops.padding import crop_to, pad_to_multiple
 from keras_skel.ops.postprocess import probability_to_skeleton
 
-__all__ = ["skeletonize_images", "decode_binary_png", "make_png_fn"]
+__all__ = ["probability_of", "skeletonize_images", "decode_binary_png", "make_png_fn"]
 
 
-def skeletonize_images(model, images: tf.Tensor, threshold: float, stride: int) -> dict[str, tf.Tensor]:
+def _probability(model, binary: tf.Tensor, stride: int) -> tf.Tensor:
+    shape = tf.shape(binary)
+    probability = model(pad_to_multiple(binary, stride), training=False)
+    return crop_to(tf.cast(probability, tf.float32), shape[1], shape[2])
+
+
+def probability_of(model, binary: tf.Tensor, stride: int, tta: bool = False) -> tf.Tensor:
+    """Skeleton probability of binary shapes `[N, H, W, 1]` (any H, W: padded to `stride`, then
+    cropped back).
+
+    With `tta`, the model runs on the 8 D4 transforms of the input (90° rotations × mirror) and
+    the 8 maps, transformed back, are averaged (test-time augmentation; exact for a skeleton
+    task, since D4 maps the pixel grid onto itself). 8× the compute.
+    """
+    if not tta:
+        return _probability(model, binary, stride)
+    total = tf.zeros_like(binary)
+    for k in range(4):
+        for flip in (False, True):
+            x = tf.image.rot90(binary, k=k)
+            x = tf.image.flip_left_right(x) if flip else x
+            p = _probability(model, x, stride)
+            p = tf.image.flip_left_right(p) if flip else p
+            total += tf.image.rot90(p, k=(4 - k) % 4)
+    return total / 8.0
+
+
+def skeletonize_images(model, images: tf.Tensor, threshold: float, stride: int,
+                       tta: bool = False) -> dict[str, tf.Tensor]:
     """`images` float32 `[N, H, W, 1]` (0..1) → `{"skeleton": uint8, "probability": float32}`.
 
-    Binarizes at 0.5, pads to `stride`, runs the model, crops back, thresholds and thins.
+    Binarizes at 0.5, pads to `stride`, runs the model (optionally with D4 test-time
+    augmentation), crops back, thresholds and thins.
     """
-    shape = tf.shape(images)
     binary = tf.cast(images > 0.5, tf.float32)
-    probability = model(pad_to_multiple(binary, stride), training=False)
-    probability = crop_to(tf.cast(probability, tf.float32), shape[1], shape[2])
+    probability = probability_of(model, binary, stride, tta)
     skeleton = probability_to_skeleton(probability, threshold)
     return {"skeleton": skeleton, "probability": probability}
 
@@ -57,12 +84,12 @@ def decode_binary_png(image_bytes: tf.Tensor) -> tf.Tensor:
     return tf.cast(grey > 0.5, tf.float32)
 
 
-def make_png_fn(model, threshold: float, stride: int):
+def make_png_fn(model, threshold: float, stride: int, tta: bool = False):
     """`image_bytes` string `[N]` → `skeleton_png_bytes` string `[N]` (each image its own size)."""
 
     def one(image_bytes):
         binary = decode_binary_png(image_bytes)
-        out = skeletonize_images(model, tf.expand_dims(binary, 0), threshold, stride)
+        out = skeletonize_images(model, tf.expand_dims(binary, 0), threshold, stride, tta)
         return tf.io.encode_png(out["skeleton"][0] * tf.constant(255, tf.uint8))
 
     def png_fn(image_bytes):

@@ -75,7 +75,7 @@ def load_run(run_dir: str | Path):
     return model, info, metrics
 
 
-def build_archive(model, threshold: float, stride: int):
+def build_archive(model, threshold: float, stride: int, tta: bool = False):
     """An `ExportArchive` with the `serving_default` and `predict_png` endpoints."""
     import keras
     import tensorflow as tf
@@ -86,12 +86,12 @@ def build_archive(model, threshold: float, stride: int):
     archive.track(model)
     archive.add_endpoint(
         "serving_default",
-        lambda images: skeletonize_images(model, images, threshold, stride),
+        lambda images: skeletonize_images(model, images, threshold, stride, tta),
         input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32, name="images")],
     )
     archive.add_endpoint(
         "predict_png",
-        make_png_fn(model, threshold, stride),
+        make_png_fn(model, threshold, stride, tta),
         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
     )
     return archive
@@ -108,6 +108,7 @@ def export_run(
     tflite_size: tuple[int, int] | None = None,
     eval_dirs: Sequence[str | Path] = (),
     command: str | None = None,
+    tta: bool = False,
 ) -> ExportResult:
     """Exports a training run as `root/name/version/` (and optionally `.tflite` files).
 
@@ -124,6 +125,7 @@ def export_run(
         eval_dirs: dataset folders the exported model (and the classical baseline) are scored
             on; the scores go into the model card.
         command: the command line, recorded in the card.
+        tta: bake D4 test-time augmentation into every graph (8× compute; recorded in the card).
 
     Returns:
         An `ExportResult`.
@@ -154,6 +156,7 @@ def export_run(
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         threshold=threshold,
         stride=stride,
+        tta=tta,
         # Fully convolutional: no maximum input size (models with one record it here).
         max_size=info.get("max_size"),
         training_image_size=info.get("image_size"),
@@ -188,10 +191,10 @@ def export_run(
             target = Path(root) / f"{name}{suffix}.tflite"
             if target.exists() and not force:
                 raise ConfigError(f"{target} exists already; pass --force to replace it")
-            flatbuffers[target] = convert_tflite(model, threshold, stride, tflite_size, variant)
+            flatbuffers[target] = convert_tflite(model, threshold, stride, tflite_size, variant, tta)
         card["tflite"] = {path.name: quantization for path, quantization in zip(flatbuffers, quantize)}
 
-    archive = build_archive(model, threshold, stride)
+    archive = build_archive(model, threshold, stride, tta)
     with atomic_directory(model_dir / str(version), force=force) as tmp:
         archive.write_out(str(tmp), verbose=False)
         (tmp / MODEL_CARD).parent.mkdir(parents=True, exist_ok=True)

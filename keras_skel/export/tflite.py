@@ -23,7 +23,8 @@ def _representative_shapes(size: tuple[int, int], count: int = 64, seed: int = 0
         yield {"images": shape.astype(np.float32)[None, :, :, None]}
 
 
-def convert_tflite(model, threshold: float, stride: int, size: tuple[int, int], quantize: str) -> bytes:
+def convert_tflite(model, threshold: float, stride: int, size: tuple[int, int], quantize: str,
+                   tta: bool = False) -> bytes:
     """Converts the serving graph at a fixed `size` to a TFLite flatbuffer.
 
     Args:
@@ -48,7 +49,7 @@ def convert_tflite(model, threshold: float, stride: int, size: tuple[int, int], 
     archive.track(model)
     archive.add_endpoint(
         "serving_default",
-        lambda images: skeletonize_images(model, images, threshold, stride),
+        lambda images: skeletonize_images(model, images, threshold, stride, tta),
         input_signature=[tf.TensorSpec([1, size[0], size[1], 1], tf.float32, name="images")],
     )
     with tempfile.TemporaryDirectory(prefix="keras-skel-tflite-") as tmp:

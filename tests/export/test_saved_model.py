@@ -278,3 +278,22 @@ def test_exports_are_readable_by_others(exported_tiny):
         mode = stat.S_IMODE(path.stat().st_mode)
         expected = (0o777 if path.is_dir() else 0o666) & ~mask
         assert mode == expected, (path, oct(mode), oct(expected))
+
+
+def test_tta_is_d4_equivariant_and_exported(tiny_run, tmp_path):
+    """With D4 test-time augmentation the probability of a rotated/mirrored shape is the
+    rotated/mirrored probability; the Keras path and the exported SavedModel agree."""
+    from keras_skel.errors import ConfigError
+
+    model = load(tiny_run.run_dir, tta=True)
+    shape = make_shape_sample(12, 0, (48, 40), noise=1.0)[0]
+    p = model.probability(shape)
+    np.testing.assert_allclose(model.probability(np.rot90(shape)), np.rot90(p), atol=1e-5)
+    np.testing.assert_allclose(model.probability(np.fliplr(shape)), np.fliplr(p), atol=1e-5)
+    assert not np.allclose(p, load(tiny_run.run_dir).probability(shape), atol=1e-6)  # it does something
+    result = export_run(tiny_run.run_dir, "tta", root=tmp_path, tta=True)
+    assert result.card["tta"] is True
+    exported = load(result.saved_model).predict(shape)
+    np.testing.assert_allclose(exported.probability, p, atol=1e-5)
+    with pytest.raises(ConfigError, match="test-time augmentation applies to Keras models"):
+        load(result.saved_model, tta=True)

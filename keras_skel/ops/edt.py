@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from keras_skel.ops.masks import foreground_bhw, restore_rank
+
 __all__ = ["squared_distance_transform", "distance_transform"]
 
 # Largest H and W for which (H + W)^2 + W^2, the largest sum formed, fits in int32.
@@ -170,55 +172,6 @@ _squared_edt_graph = tf.function(
 )
 
 
-def _foreground_bhw(
-    mask: tf.Tensor, name: str, max_size: int | None = None
-) -> tuple[tf.Tensor, int]:
-    """Checks `mask`'s shape; returns its `[B, H, W]` bool foreground (nonzero) and its rank.
-
-    Shared by the ops of `keras_skel.ops` that take `[H, W]`, `[N, H, W]` or `[N, H, W, 1]`
-    masks. Raises ValueError (named after `name`) at trace time on a wrong or unknown rank,
-    a static channel dimension other than 1, or a static H or W above `max_size`.
-    """
-    mask = tf.convert_to_tensor(mask)
-    rank = mask.shape.rank
-    if rank not in (2, 3, 4):
-        found = "unknown rank" if rank is None else f"rank {rank}, shape {mask.shape}"
-        raise ValueError(
-            f"{name} expects a mask of shape [H, W], [N, H, W] or [N, H, W, 1]; got {found}"
-        )
-    if rank == 4 and mask.shape[-1] not in (None, 1):
-        raise ValueError(
-            f"{name} expects one channel in a rank-4 mask [N, H, W, 1]; got shape {mask.shape}"
-        )
-    spatial = mask.shape[1:3] if rank == 4 else mask.shape[-2:]
-    if max_size is not None and any(size is not None and size > max_size for size in spatial):
-        raise ValueError(f"{name} supports H and W up to {max_size}; got shape {mask.shape}")
-
-    if mask.dtype == tf.bool:
-        foreground = mask
-    else:
-        if mask.dtype in (tf.uint8, tf.int8, tf.uint16, tf.int16):
-            # Exact, and TFLite builtins have no NOT_EQUAL kernel for these types.
-            mask = tf.cast(mask, tf.int32)
-        foreground = tf.not_equal(mask, tf.zeros([], mask.dtype))
-    if rank == 2:
-        foreground = tf.expand_dims(foreground, 0)
-    elif rank == 4:
-        # Fails at run time if an unknown channel dimension is not 1.
-        shape = tf.shape(foreground)
-        foreground = tf.reshape(foreground, [shape[0], shape[1], shape[2]])
-    return foreground, rank
-
-
-def _restore_rank(result: tf.Tensor, rank: int) -> tf.Tensor:
-    """`[B, H, W]` → the layout `_foreground_bhw` took (`[H, W]`, `[N, H, W]`, `[N, H, W, 1]`)."""
-    if rank == 2:
-        return tf.squeeze(result, [0])
-    if rank == 4:
-        return tf.expand_dims(result, -1)
-    return result
-
-
 def squared_distance_transform(mask: tf.Tensor) -> tf.Tensor:
     """Squared Euclidean distance from each foreground pixel to the nearest background pixel.
 
@@ -263,12 +216,12 @@ def squared_distance_transform(mask: tf.Tensor) -> tf.Tensor:
         "Geometric applications of a matrix-searching algorithm", Algorithmica 2, 1987
         (monotone minima of Monge matrices).
     """
-    foreground, rank = _foreground_bhw(mask, "squared_distance_transform", _MAX_SIZE)
+    foreground, rank = foreground_bhw(mask, "squared_distance_transform", max_size=_MAX_SIZE)
     if tf.executing_eagerly():
         squared = _squared_edt_graph(foreground)
     else:
         squared = _squared_edt_bhw(foreground)
-    return _restore_rank(squared, rank)
+    return restore_rank(squared, rank)
 
 
 def distance_transform(mask: tf.Tensor) -> tf.Tensor:
@@ -295,9 +248,9 @@ def distance_transform(mask: tf.Tensor) -> tf.Tensor:
     Reference:
         See `squared_distance_transform`.
     """
-    foreground, rank = _foreground_bhw(mask, "distance_transform", _MAX_SIZE)
+    foreground, rank = foreground_bhw(mask, "distance_transform", max_size=_MAX_SIZE)
     if tf.executing_eagerly():
         squared = _squared_edt_graph(foreground)
     else:
         squared = _squared_edt_bhw(foreground)
-    return _restore_rank(tf.sqrt(tf.cast(squared, tf.float32)), rank)
+    return restore_rank(tf.sqrt(tf.cast(squared, tf.float32)), rank)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from keras_skel.ops.edt import _foreground_bhw, _restore_rank
+from keras_skel.ops.masks import foreground_bhw, restore_rank
 
 __all__ = ["fill_holes"]
 
@@ -165,7 +165,7 @@ def fill_holes(mask: tf.Tensor, max_area: int | tf.Tensor | None = None) -> tf.T
         Z. Hu, "FastSV: a distributed-memory connected component algorithm with fast
         convergence", SIAM PP 2020.
     """
-    foreground, rank = _foreground_bhw(mask, "fill_holes")
+    foreground, rank = foreground_bhw(mask, "fill_holes")
     if max_area is not None:
         max_area = tf.cast(max_area, tf.int32)
     if not tf.executing_eagerly():
@@ -174,4 +174,4 @@ def fill_holes(mask: tf.Tensor, max_area: int | tf.Tensor | None = None) -> tf.T
         filled = _fill_all_graph(foreground)
     else:
         filled = _fill_small_graph(foreground, max_area)
-    return _restore_rank(tf.cast(filled, tf.uint8), rank)
+    return restore_rank(tf.cast(filled, tf.uint8), rank)

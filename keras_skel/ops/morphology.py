@@ -40,6 +40,8 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from keras_skel.ops.masks import foreground_nhwc, restore_rank
+
 __all__ = ["disk", "binary_dilation", "binary_erosion", "binary_closing", "binary_opening"]
 
 
@@ -106,35 +108,8 @@ def _apply(
     """Checks `mask` and `radius`, runs `op` on the `[N, H, W, 1]` float32 0/1 view of `mask`
     and returns uint8 0/1 in the shape of `mask`."""
     _check_radius(radius)
-    mask = tf.convert_to_tensor(mask)
-    rank = mask.shape.rank
-    if rank not in (2, 3, 4):
-        found = "unknown rank" if rank is None else f"rank {rank}, shape {mask.shape}"
-        raise ValueError(
-            f"{name} expects a mask of shape [H, W], [N, H, W] or [N, H, W, 1]; got {found}"
-        )
-    if rank == 4 and mask.shape[-1] not in (None, 1):
-        raise ValueError(
-            f"{name} expects one channel in a rank-4 mask [N, H, W, 1]; got shape {mask.shape}"
-        )
-
-    foreground = tf.cast(tf.not_equal(mask, tf.zeros([], mask.dtype)), tf.float32)
-    if rank == 2:
-        image = tf.expand_dims(tf.expand_dims(foreground, 0), -1)
-    elif rank == 3:
-        image = tf.expand_dims(foreground, -1)
-    else:
-        # A static channel entry: conv2d needs it, and an unknown one blocks TFLite builtins.
-        shape = tf.shape(foreground)
-        image = tf.reshape(foreground, [shape[0], shape[1], shape[2], 1])
-
-    result = tf.cast(op(image), tf.uint8)
-    if rank == 2:
-        return tf.squeeze(result, [0, 3])
-    if rank == 3:
-        return tf.squeeze(result, [3])
-    return result
-
+    image, rank = foreground_nhwc(mask, name, tf.float32)
+    return restore_rank(tf.cast(op(image), tf.uint8), rank)
 
 def binary_dilation(mask: tf.Tensor, radius: int) -> tf.Tensor:
     """Binary dilation by `disk(radius)`, equal to `scipy.ndimage.binary_dilation`.

@@ -80,6 +80,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from keras_skel.ops.masks import foreground_nhwc, restore_rank
 from keras_skel.ops.thinning import thin
 
 __all__ = ["prune_spurs"]
@@ -299,35 +300,7 @@ def prune_spurs(skeleton: tf.Tensor, min_length: int = 10) -> tf.Tensor:
         or min_length < 0
     ):
         raise ValueError(f"min_length must be a non-negative int; got {min_length!r}")
-    skeleton = tf.convert_to_tensor(skeleton)
-    rank = skeleton.shape.rank
-    if rank not in (2, 3, 4):
-        found = "unknown rank" if rank is None else f"rank {rank}, shape {skeleton.shape}"
-        raise ValueError(
-            f"prune_spurs expects a skeleton of shape [H, W], [N, H, W] or [N, H, W, 1]; "
-            f"got {found}"
-        )
-    if rank == 4 and skeleton.shape[-1] not in (None, 1):
-        raise ValueError(
-            f"prune_spurs expects one channel in a rank-4 skeleton [N, H, W, 1]; "
-            f"got shape {skeleton.shape}"
-        )
-
-    foreground = tf.cast(tf.not_equal(skeleton, tf.zeros([], skeleton.dtype)), tf.float32)
-    if rank == 2:
-        image = tf.expand_dims(tf.expand_dims(foreground, 0), -1)
-    elif rank == 3:
-        image = tf.expand_dims(foreground, -1)
-    else:
-        # A static channel entry: conv2d needs it, and an unknown one blocks TFLite builtins.
-        shape = tf.shape(foreground)
-        image = tf.reshape(foreground, [shape[0], shape[1], shape[2], 1])
-
+    image, rank = foreground_nhwc(skeleton, "prune_spurs", tf.float32, what="skeleton")
     length = tf.constant(float(min_length), tf.float32)
     prune = _prune_nhwc_graph if tf.executing_eagerly() else _prune_nhwc
-    result = thin(prune(image, length))
-    if rank == 2:
-        return tf.squeeze(result, [0, 3])
-    if rank == 3:
-        return tf.squeeze(result, [3])
-    return result
+    return restore_rank(thin(prune(image, length)), rank)

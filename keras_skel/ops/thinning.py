@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from keras_skel.ops.masks import foreground_nhwc, restore_rank
+
 __all__ = ["thin"]
 
 # Neighbour order of scikit-image's code: bit k is the k-th neighbour clockwise from north-west.
@@ -181,33 +183,6 @@ def thin(mask: tf.Tensor) -> tf.Tensor:
         T. Y. Zhang and C. Y. Suen, "A fast parallel algorithm for thinning digital patterns",
         Communications of the ACM 27(3):236-239, 1984. https://doi.org/10.1145/357994.358023
     """
-    mask = tf.convert_to_tensor(mask)
-    rank = mask.shape.rank
-    if rank not in (2, 3, 4):
-        found = "unknown rank" if rank is None else f"rank {rank}, shape {mask.shape}"
-        raise ValueError(
-            f"thin expects a mask of shape [H, W], [N, H, W] or [N, H, W, 1]; got {found}"
-        )
-    if rank == 4 and mask.shape[-1] not in (None, 1):
-        raise ValueError(
-            f"thin expects one channel in a rank-4 mask [N, H, W, 1]; got shape {mask.shape}"
-        )
-
-    foreground = tf.cast(tf.not_equal(mask, tf.zeros([], mask.dtype)), tf.int32)
-    if rank == 2:
-        image = tf.expand_dims(tf.expand_dims(foreground, 0), -1)
-    elif rank == 3:
-        image = tf.expand_dims(foreground, -1)
-    else:
-        # Gives the channel dim a static 1 when it was unknown (and fails at run time if the
-        # actual channel count is not 1).
-        shape = tf.shape(foreground)
-        image = tf.reshape(foreground, [shape[0], shape[1], shape[2], 1])
-
+    image, rank = foreground_nhwc(mask, "thin", tf.int32)
     thinned = _thin_nhwc_graph(image) if tf.executing_eagerly() else _thin_nhwc(image)
-    skeleton = tf.cast(thinned, tf.uint8)
-    if rank == 2:
-        return tf.squeeze(skeleton, [0, 3])
-    if rank == 3:
-        return tf.squeeze(skeleton, [3])
-    return skeleton
+    return restore_rank(tf.cast(thinned, tf.uint8), rank)

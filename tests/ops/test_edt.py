@@ -184,17 +184,6 @@ def test_any_dtype_nonzero_is_foreground(dtype):
     np.testing.assert_array_equal(squared_distance_transform(values).numpy(), _references(masks))
 
 
-def test_three_ranks_agree():
-    masks = _random_masks(seed=5, h=33, w=21, n=3)
-    expected = _references(masks)
-    np.testing.assert_array_equal(squared_distance_transform(masks[1]).numpy(), expected[1])
-    np.testing.assert_array_equal(squared_distance_transform(masks).numpy(), expected)
-    got4 = squared_distance_transform(tf.constant(masks[..., None]))
-    assert got4.shape == (3, 33, 21, 1)
-    np.testing.assert_array_equal(got4.numpy()[..., 0], expected)
-    assert distance_transform(masks[..., None]).shape == (3, 33, 21, 1)
-
-
 def test_tf_function_with_unknown_dims():
     fn = tf.function(
         squared_distance_transform, input_signature=[tf.TensorSpec([None, None, None], tf.uint8)]
@@ -203,52 +192,6 @@ def test_tf_function_with_unknown_dims():
         masks = _random_masks(seed, h, w, n=4)
         np.testing.assert_array_equal(fn(masks.astype(np.uint8)).numpy(), _references(masks))
     assert fn.experimental_get_tracing_count() == 1
-
-
-@pytest.mark.parametrize(
-    "spec_shape, to_input",
-    [
-        ([None, None], lambda m: m[0]),
-        ([None, None, None, 1], lambda m: m[..., None]),
-        ([None, None, None, None], lambda m: m[..., None]),
-    ],
-    ids=["rank2", "rank4", "rank4-unknown-channel"],
-)
-def test_tf_function_every_rank(spec_shape, to_input):
-    masks = _random_masks(seed=7, h=29, w=45, n=4)
-    for op, reference in [
-        (squared_distance_transform, _references(masks)),
-        (distance_transform, np.sqrt(_references(masks)).astype(np.float32)),
-    ]:
-        fn = tf.function(op, input_signature=[tf.TensorSpec(spec_shape, tf.float32)])
-        got = fn(to_input(masks).astype(np.float32)).numpy()
-        np.testing.assert_allclose(got, to_input(reference), rtol=1e-6)
-
-
-def test_unknown_channel_that_is_not_one_fails_at_run_time():
-    fn = tf.function(
-        squared_distance_transform,
-        input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8)],
-    )
-    with pytest.raises(tf.errors.InvalidArgumentError):
-        fn(np.ones((1, 5, 5, 3), np.uint8))
-
-
-@pytest.mark.parametrize("op", [squared_distance_transform, distance_transform])
-@pytest.mark.parametrize(
-    "shape",
-    [(), (5,), (1, 5, 5, 1, 1), (2, 5, 5, 3)],
-    ids=["rank0", "rank1", "rank5", "rank4-3-channels"],
-)
-def test_wrong_shape_raises_value_error(op, shape):
-    with pytest.raises(ValueError, match=r"\[N, H, W, 1\]"):
-        op(np.zeros(shape, np.uint8))
-
-
-def test_unknown_rank_raises_value_error_at_trace_time():
-    fn = tf.function(squared_distance_transform, input_signature=[tf.TensorSpec(None, tf.uint8)])
-    with pytest.raises(ValueError, match="unknown rank"):
-        fn.get_concrete_function()
 
 
 def test_too_large_static_size_raises_value_error():

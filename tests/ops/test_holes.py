@@ -304,16 +304,6 @@ def test_any_dtype_nonzero_is_foreground(dtype):
     np.testing.assert_array_equal(fill_holes(values).numpy(), _reference(masks))
 
 
-def test_three_ranks_agree():
-    masks = _random_masks(seed=5, h=33, w=21, n=3)
-    expected = _reference(masks, 6)
-    np.testing.assert_array_equal(fill_holes(masks[1], 6).numpy(), expected[1])
-    np.testing.assert_array_equal(fill_holes(masks, 6).numpy(), expected)
-    got4 = fill_holes(tf.constant(masks[..., None]), 6)
-    assert got4.shape == (3, 33, 21, 1)
-    np.testing.assert_array_equal(got4.numpy()[..., 0], expected)
-
-
 def test_tf_function_with_unknown_dims_and_tensor_area():
     fn = tf.function(
         fill_holes,
@@ -325,44 +315,6 @@ def test_tf_function_with_unknown_dims_and_tensor_area():
             fn(masks.astype(np.uint8), max_area).numpy(), _reference(masks, max_area)
         )
     assert fn.experimental_get_tracing_count() == 1
-
-
-@pytest.mark.parametrize(
-    "spec_shape, to_input",
-    [
-        ([None, None], lambda m: m[0]),
-        ([None, None, None, 1], lambda m: m[..., None]),
-        ([None, None, None, None], lambda m: m[..., None]),
-    ],
-    ids=["rank2", "rank4", "rank4-unknown-channel"],
-)
-def test_tf_function_every_rank(spec_shape, to_input):
-    fn = tf.function(fill_holes, input_signature=[tf.TensorSpec(spec_shape, tf.float32)])
-    masks = _random_masks(seed=7, h=29, w=45, n=4)
-    got = fn(to_input(masks).astype(np.float32)).numpy()
-    np.testing.assert_array_equal(got, to_input(_reference(masks)))
-
-
-def test_unknown_channel_that_is_not_one_fails_at_run_time():
-    fn = tf.function(fill_holes, input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8)])
-    with pytest.raises(tf.errors.InvalidArgumentError):
-        fn(np.ones((1, 5, 5, 3), np.uint8))
-
-
-@pytest.mark.parametrize(
-    "shape",
-    [(), (5,), (1, 5, 5, 1, 1), (2, 5, 5, 3)],
-    ids=["rank0", "rank1", "rank5", "rank4-3-channels"],
-)
-def test_wrong_shape_raises_value_error(shape):
-    with pytest.raises(ValueError, match=r"\[N, H, W, 1\]"):
-        fill_holes(np.zeros(shape, np.uint8))
-
-
-def test_unknown_rank_raises_value_error_at_trace_time():
-    fn = tf.function(fill_holes, input_signature=[tf.TensorSpec(None, tf.uint8)])
-    with pytest.raises(ValueError, match="unknown rank"):
-        fn.get_concrete_function()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.uint8], ids=["float32", "uint8"])

@@ -110,28 +110,6 @@ def test_tf_function_with_unknown_dims_matches_skimage():
 
 
 @pytest.mark.parametrize(
-    "spec_shape, to_input",
-    [
-        ([None, None], lambda m: m[0]),
-        ([None, None, None, 1], lambda m: m[..., None]),
-        ([None, None, None, None], lambda m: m[..., None]),
-    ],
-    ids=["rank2", "rank4", "rank4-unknown-channel"],
-)
-def test_tf_function_every_rank(spec_shape, to_input):
-    fn = tf.function(thin, input_signature=[tf.TensorSpec(spec_shape, tf.float32)])
-    masks = _random_masks(seed=7, h=29, w=45, n=4)
-    got = fn(to_input(masks).astype(np.float32)).numpy()
-    np.testing.assert_array_equal(got, to_input(_skimage(masks)))
-
-
-def test_unknown_channel_that_is_not_one_fails_at_run_time():
-    fn = tf.function(thin, input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8)])
-    with pytest.raises(tf.errors.InvalidArgumentError):
-        fn(np.ones((1, 5, 5, 3), np.uint8))
-
-
-@pytest.mark.parametrize(
     "mask, expected",
     [
         (np.zeros((6, 7)), np.zeros((6, 7))),
@@ -206,32 +184,6 @@ def test_any_dtype_nonzero_is_foreground(dtype):
     got = thin(values)
     assert got.dtype == tf.uint8
     np.testing.assert_array_equal(got.numpy(), expected)
-
-
-def test_three_ranks_agree():
-    masks = _random_masks(seed=5, h=33, w=21, n=3)
-    expected = _skimage(masks)
-    np.testing.assert_array_equal(thin(masks[1]).numpy(), expected[1])
-    np.testing.assert_array_equal(thin(masks).numpy(), expected)
-    got4 = thin(tf.constant(masks[..., None]))
-    assert got4.shape == (3, 33, 21, 1)
-    np.testing.assert_array_equal(got4.numpy()[..., 0], expected)
-
-
-@pytest.mark.parametrize(
-    "shape",
-    [(), (5,), (1, 5, 5, 1, 1), (2, 5, 5, 3)],
-    ids=["rank0", "rank1", "rank5", "rank4-3-channels"],
-)
-def test_wrong_shape_raises_value_error(shape):
-    with pytest.raises(ValueError, match=r"\[N, H, W, 1\]"):
-        thin(np.zeros(shape, np.uint8))
-
-
-def test_unknown_rank_raises_value_error_at_trace_time():
-    fn = tf.function(thin, input_signature=[tf.TensorSpec(None, tf.uint8)])
-    with pytest.raises(ValueError, match="unknown rank"):
-        fn.get_concrete_function()
 
 
 def test_paper_table_from_conditions():

@@ -7,6 +7,7 @@ REST URL) means adding one class and one branch in `load`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import warnings
@@ -22,7 +23,7 @@ from keras_skel.export.tflite import QUANTIZATIONS
 
 __all__ = ["Prediction", "Skeletonizer", "ClassicalSkeletonizer", "KerasSkeletonizer",
            "SavedModelSkeletonizer", "TFLiteSkeletonizer", "load", "skeletonize", "as_binary",
-           "model_search_path", "find_keras_file", "tiled_probability", "MODEL_INFO_FILE", "DEFAULT_THRESHOLD"]
+           "model_search_path", "find_keras_file", "tiled_probability", "skeleton_from_probability", "MODEL_INFO_FILE", "DEFAULT_THRESHOLD"]
 
 MODEL_INFO_FILE = "model.json"
 # File-name suffixes of quantized TFLite variants: `<name>_<variant>.tflite`.
@@ -129,7 +130,6 @@ class KerasSkeletonizer(Skeletonizer):
         import tensorflow as tf
 
         from keras_skel.export.graph import probability_of
-        from keras_skel.ops.postprocess import probability_to_skeleton
 
         self.model = model
         self.threshold = float(threshold)
@@ -143,7 +143,6 @@ class KerasSkeletonizer(Skeletonizer):
             return probability_of(model, images, self.stride, tta)
 
         self._probability_fn = probability_fn
-        self._skeleton_fn = _skeleton_fn(probability_to_skeleton)
 
     def probability(self, shape: np.ndarray) -> np.ndarray:
         images = as_binary(shape).astype(np.float32)[None, :, :, None]
@@ -155,17 +154,29 @@ class KerasSkeletonizer(Skeletonizer):
 
     def skeleton_from_probability(self, probability: np.ndarray, threshold: float | None = None) -> np.ndarray:
         """Threshold + thinning of a probability map `[H, W]` (the graph ops)."""
-        t = self.threshold if threshold is None else threshold
-        return self._skeleton_fn(probability[None, :, :, None].astype(np.float32), np.float32(t)).numpy()[0, :, :, 0]
+        return skeleton_from_probability(probability, self.threshold if threshold is None else threshold)
 
 
-def _skeleton_fn(probability_to_skeleton):
+@functools.lru_cache(maxsize=1)
+def _skeleton_graph():
+    """The threshold + thinning graph, traced once per process for every shape."""
     import tensorflow as tf
+
+    from keras_skel.ops.postprocess import probability_to_skeleton
 
     return tf.function(
         probability_to_skeleton,
         input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32), tf.TensorSpec([], tf.float32)],
     )
+
+
+def skeleton_from_probability(probability: np.ndarray, threshold: float) -> np.ndarray:
+    """uint8 skeleton `[H, W]` of a probability map `[H, W]`: `p >= threshold`, then thinning
+    (`keras_skel.ops.postprocess`, the ops every exported graph contains). Used wherever a
+    probability is re-thresholded outside a model: Keras models, a threshold that differs from
+    a SavedModel's / TFLite model's baked one, stitched TFLite tiles, REST answers."""
+    batch = np.asarray(probability, np.float32)[None, :, :, None]
+    return _skeleton_graph()(batch, np.float32(threshold)).numpy()[0, :, :, 0]
 
 
 class SavedModelSkeletonizer(Skeletonizer):
@@ -191,21 +202,16 @@ class SavedModelSkeletonizer(Skeletonizer):
             raise ModelNotFoundError(f"{self.path} is not a keras-skel SavedModel: {err}") from None
         self._loaded = loaded  # keeps the variables alive
         self.card = read_model_card(self.path)
-        baked = self.card.get("threshold")
-        self._rethreshold = None
-        if threshold is not None and threshold != baked:
-            from keras_skel.ops.postprocess import probability_to_skeleton
-
-            self._rethreshold = _skeleton_fn(probability_to_skeleton)
-        self.threshold = baked if threshold is None else float(threshold)
+        self._baked = self.card.get("threshold")
+        self.threshold = self._baked if threshold is None else float(threshold)
         self.name = str(self.path)
 
     def predict(self, shape: np.ndarray) -> Prediction:
         images = as_binary(shape).astype(np.float32)[None, :, :, None]
         out = self._fn(images=images)
         probability = out["probability"].numpy()[0, :, :, 0]
-        if self._rethreshold is not None:
-            skeleton = self._rethreshold(out["probability"], np.float32(self.threshold)).numpy()[0, :, :, 0]
+        if self.threshold != self._baked:
+            skeleton = skeleton_from_probability(probability, self.threshold)
         else:
             skeleton = out["skeleton"].numpy()[0, :, :, 0]
         return Prediction(skeleton, probability)
@@ -244,7 +250,6 @@ class TFLiteSkeletonizer(Skeletonizer):
         self.threshold = threshold if threshold is not None else self._baked
         self.overlap = overlap
         self.name = str(self.path)
-        self._skeleton_fn = None
 
     def _run(self, tile: np.ndarray) -> dict:
         out = self._runner(images=tile[None, :, :, None].astype(np.float32))
@@ -261,21 +266,12 @@ class TFLiteSkeletonizer(Skeletonizer):
             probability = out["probability"][:h, :w]
             if self.threshold == self._baked or self.threshold is None:
                 return Prediction(out["skeleton"][:h, :w].astype(np.uint8), probability)
-            return Prediction(self._threshold_and_thin(probability), probability)
+            return Prediction(skeleton_from_probability(probability, self.threshold), probability)
         if self.threshold is None:
             raise ConfigError(f"{self.path}: images larger than {th}x{tw} run tiled and need the threshold; "
                               "pass threshold= (it is in the model card of the SavedModel exported with it)")
         probability = tiled_probability(lambda tile: self._run(tile)["probability"], binary, self.size, self.overlap)
-        return Prediction(self._threshold_and_thin(probability), probability)
-
-    def _threshold_and_thin(self, probability: np.ndarray) -> np.ndarray:
-        if self._skeleton_fn is None:
-            from keras_skel.ops.postprocess import probability_to_skeleton
-
-            self._skeleton_fn = _skeleton_fn(probability_to_skeleton)
-        batch = probability[None, :, :, None].astype(np.float32)
-        return self._skeleton_fn(batch, np.float32(self.threshold)).numpy()[0, :, :, 0]
-
+        return Prediction(skeleton_from_probability(probability, self.threshold), probability)
 
 def tiled_probability(fn, binary: np.ndarray, tile: tuple[int, int], overlap: int) -> np.ndarray:
     """Runs `fn` (a `[th, tw]` binary tile → probability) over overlapping tiles of `binary`

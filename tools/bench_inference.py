@@ -83,8 +83,10 @@ def _worker(backend: str, model_dir: str, count: int, size: int, variant_dir: st
         one = model.skeletonize
 
         def batch_fn(batch):
+            from keras_skel.inference import _skeleton_graph
+
             probability = model._probability_fn(batch.astype(np.float32)[..., None])
-            return model._skeleton_fn(probability, np.float32(model.threshold)).numpy()
+            return _skeleton_graph()(probability, np.float32(model.threshold)).numpy()
     elif backend == "savedmodel":
         import tensorflow as tf
 

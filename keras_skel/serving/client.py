@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from keras_skel.errors import KerasSkelError, ModelNotFoundError
-from keras_skel.inference import Prediction, Skeletonizer, as_binary
+from keras_skel.inference import Prediction, Skeletonizer, as_binary, skeleton_from_probability
 from keras_skel.serving.rest import (
     RestError,
     TensorInfo,
@@ -239,7 +239,6 @@ class RestSkeletonizer(Skeletonizer):
                 f"{', '.join(inputs) or 'nothing'} and returns {', '.join(outputs) or 'nothing'} (expected "
                 "images → skeleton, probability)")
         self.threshold = None if threshold is None else float(threshold)
-        self._skeleton_fn = None
 
     def predict(self, shape: np.ndarray) -> Prediction:
         image = as_binary(shape).astype(np.uint8)[:, :, None]  # 0/1 ints: compact JSON, same float32
@@ -247,12 +246,4 @@ class RestSkeletonizer(Skeletonizer):
         probability = out["probability"][0, :, :, 0].astype(np.float32)
         if self.threshold is None:
             return Prediction(out["skeleton"][0, :, :, 0].astype(np.uint8), probability)
-        if self._skeleton_fn is None:
-            import tensorflow as tf
-
-            from keras_skel.ops.postprocess import probability_to_skeleton
-
-            self._skeleton_fn = tf.function(probability_to_skeleton, input_signature=[
-                tf.TensorSpec([None, None, None, 1], tf.float32), tf.TensorSpec([], tf.float32)])
-        skeleton = self._skeleton_fn(probability[None, :, :, None], np.float32(self.threshold)).numpy()
-        return Prediction(skeleton[0, :, :, 0], probability)
+        return Prediction(skeleton_from_probability(probability, self.threshold), probability)

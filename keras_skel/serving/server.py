@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_skel.errors import ConfigError, ModelNotFoundError
+from keras_skel.export.layout import NAME_PATTERN
 from keras_skel.serving.rest import RestError, TensorInfo, format_predict_response, parse_predict_request
 
 __all__ = [
@@ -55,7 +56,7 @@ __all__ = [
 DEFAULT_MAX_BODY_BYTES = 32_000_000
 DEFAULT_LABEL = "stable"
 MODELS_CONFIG = "models.config"
-_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+_NAME = NAME_PATTERN  # model names, as `keras-skel export` allows them
 # NAME, then /versions/V or /labels/L, then /metadata or :VERB.
 _ROUTE = re.compile(rf"^(?P<name>{_NAME})(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
                     r"(?:(?P<metadata>/metadata)|:(?P<verb>[A-Za-z]+))?/?$")

@@ -75,8 +75,16 @@ def data():
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed; same seed, same data.")
 @click.option("--noise", type=click.FloatRange(min=0), default=2.0, show_default=True,
               help="Boundary noise on the inputs in px (0 = clean); targets stay clean.")
+@click.option("--noise-style", type=click.Choice(["field", "bumps", "mixed"]), default="field", show_default=True,
+              help="field: the whole boundary wavers; bumps: separate bumps and dents, the rest exact; "
+                   "mixed: one of the two per sample.")
+@click.option("--split", type=click.Choice(["all", "train", "heldout"]), default="all", show_default=True,
+              help="Shape variants: train leaves out the held-out ones (birds); heldout draws only those "
+                   "and glyphs in fonts no training split uses (Computer Modern).")
+@click.option("--clean", is_flag=True, help="Also write OUT/clean/<id>.png, the noise-free shapes (targets of "
+              "shape-denoising models, data.target: shape).")
 @click.option("--overwrite", is_flag=True, help="Replace samples in an existing dataset folder.")
-def data_synth(task, count, size, out_dir, seed, noise, overwrite):
+def data_synth(task, count, size, out_dir, seed, noise, noise_style, split, clean, overwrite):
     """Synthesize a binary-shape dataset: OUT/shapes/<id>.png and OUT/skeletons/<id>.png.
 
     Shapes: blobs, polygons, strokes, trees, animal-like bodies, font glyphs, shapes with
@@ -86,11 +94,14 @@ def data_synth(task, count, size, out_dir, seed, noise, overwrite):
     \b
     Example:
       keras-skel data synth --task shapes --count 500 --size 256 --out data/shapes --seed 1
+      keras-skel data synth --count 100 --size 256 --split heldout --noise 3 --noise-style bumps \\
+          --out data/heldout_noisy
     """
     from keras_skel.data.synthetic import write_shapes_dataset
 
     n = write_shapes_dataset(out_dir, count, _parse_size(size), seed=seed, noise=noise,
-                             progress=True, overwrite=overwrite)
+                             progress=True, overwrite=overwrite, split=split, noise_style=noise_style,
+                             with_clean=clean)
     click.echo(f"wrote {n} samples to {out_dir}")
 
 
@@ -104,7 +115,10 @@ def data_synth(task, count, size, out_dir, seed, noise, overwrite):
 @click.option("--init-from", "init_from", default=None, metavar="MODEL",
               help="Start from the weights of a model of the same architecture: a run dir, a .keras "
                    "file or a shipped model's name (e.g. unet_shapes, for fine-tuning).")
-def train(recipe, overrides, run_dir, overwrite, init_from):
+@click.option("--folds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train an ensemble of K members on K splits (seeds seed..seed+K-1) into --out/fold_k; "
+                   "predict/evaluate/export take the --out folder as one averaged model.")
+def train(recipe, overrides, run_dir, overwrite, init_from, folds):
     """Train a model from RECIPE (a shipped recipe name or a YAML path).
 
     Shipped recipes: unet_shapes (CPU-sized), unet_paper (paper-sized), unet_tiny (tests).
@@ -116,6 +130,7 @@ def train(recipe, overrides, run_dir, overwrite, init_from):
       keras-skel train unet_shapes --set train.epochs=5 --out runs/unet
       keras-skel train unet_shapes_256 --init-from unet_shapes --set data.source=folder \\
           --set data.train_dir=my_shapes --out runs/finetuned
+      keras-skel train canet_tiny --folds 3 --out runs/ensemble
     """
     _quiet_tensorflow()
     from keras_skel.config import load_config
@@ -126,6 +141,14 @@ def train(recipe, overrides, run_dir, overwrite, init_from):
     cfg = load_config(recipe, overrides)
     run_dir = run_dir or str(Path("runs") / Path(recipe).stem)
     command = shlex.join(["keras-skel", *sys.argv[1:]])
+    if folds > 1:
+        from keras_skel.ensemble import train_folds
+
+        for k, result in enumerate(train_folds(cfg, run_dir, folds, overwrite=overwrite, command=command), 1):
+            click.echo(f"fold {k}: {result.run_dir}, threshold {result.threshold:.2f}, validation F1 exact "
+                       f"{result.val_exact_f1:.4f}, {cfg.eval.tolerance:g}-px {result.val_tolerant_f1:.4f}")
+        click.echo(f"ensemble of {folds} in {run_dir}: use it as --model {run_dir} or export it")
+        return
     result = run_training(cfg, run_dir, overwrite=overwrite, command=command)
     click.echo(f"run {result.run_dir}: {result.epochs} epochs in {result.train_seconds:.0f} s, "
                f"threshold {result.threshold:.2f}, validation F1 exact {result.val_exact_f1:.4f}, "

@@ -43,6 +43,12 @@ class DataConfig:
     `source` names a dataset builder in `keras_skel.registry.DATASETS`: `synthetic_shapes`
     draws fresh shapes every epoch; `folder` reads `train_dir` (the layout of DESIGN.md §3) and
     splits off `val_fraction` for validation unless `val_dir` is given.
+
+    `target`: what the model learns, `skeleton` (the ground truth) or `shape` (the clean
+    shape: the model denoises the input and the ground-truth rule skeletonizes its output,
+    see `EvalConfig.prune_length`); folders give the clean shape in an optional `clean/`
+    subfolder (else the input shape is its own target). `split` and `noise_style` choose the
+    synthetic shapes' variants and boundary noise (`keras_skel.data.synthetic`).
     """
 
     source: str = "synthetic_shapes"
@@ -56,6 +62,9 @@ class DataConfig:
     augment: bool = True
     input_noise_std: float = 0.0
     on_error: str = "raise"
+    target: str = "skeleton"
+    split: str = "all"
+    noise_style: str = "field"
 
 
 @dataclass(frozen=True)
@@ -104,11 +113,18 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Threshold search and scoring on the validation split."""
+    """Threshold search and scoring on the validation split, and the post-processing.
+
+    `prune_length`: after thresholding and thinning, remove terminal branches shorter than
+    this many pixels and thin again (`keras_skel.ops.prune_spurs`; 10 is the
+    ground-truth rule of DESIGN.md §3, what a `data.target: shape` model needs); 0 = off.
+    Stored with the run and baked into exports.
+    """
 
     tolerance: float = 2.0
     threshold_tolerance: float = 0.0
     thresholds: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    prune_length: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,6 +143,9 @@ class Config:
 _CHOICES = {
     "task": ("shapes",),
     "data.on_error": ("raise", "skip"),
+    "data.target": ("skeleton", "shape"),
+    "data.split": ("all", "train", "heldout"),
+    "data.noise_style": ("field", "bumps", "mixed"),
     "train.optimizer": ("adam", "adamw", "sgd"),
     "train.schedule": ("constant", "cosine", "plateau"),
     "train.strategy": ("default", "mirrored"),
@@ -241,6 +260,8 @@ def _check_values(cfg: Config, origin: str) -> None:
     if not cfg.eval.thresholds or not all(0 < t < 1 for t in cfg.eval.thresholds):
         problems.append("eval.thresholds must be a non-empty list of values in (0, 1), "
                         f"got {list(cfg.eval.thresholds)}")
+    if cfg.eval.prune_length < 0:
+        problems.append(f"eval.prune_length must be >= 0 (0 = no pruning), got {cfg.eval.prune_length}")
     if problems:
         raise ConfigError(f"{origin}: " + "; ".join(problems))
 

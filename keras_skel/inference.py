@@ -123,10 +123,11 @@ class KerasSkeletonizer(Skeletonizer):
         stride: sizes the model accepts are multiples of this.
         name: for reports.
         tta: average the 8 D4 transforms (test-time augmentation, 8× the compute).
+        prune_length: spur pruning after thinning (`probability_to_skeleton`; 0 = off).
     """
 
     def __init__(self, model, threshold: float = DEFAULT_THRESHOLD, stride: int | None = None,
-                 name: str = "keras", tta: bool = False):
+                 name: str = "keras", tta: bool = False, prune_length: int = 0):
         import tensorflow as tf
 
         from keras_skel.export.graph import probability_of
@@ -136,6 +137,7 @@ class KerasSkeletonizer(Skeletonizer):
         self.stride = int(stride or infer_stride(model))
         self.name = name + (" +TTA" if tta else "")
         self.tta = tta
+        self.prune_length = int(prune_length)
         channels = model.input_shape[-1]
 
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)])
@@ -153,30 +155,33 @@ class KerasSkeletonizer(Skeletonizer):
         return Prediction(self.skeleton_from_probability(probability), probability)
 
     def skeleton_from_probability(self, probability: np.ndarray, threshold: float | None = None) -> np.ndarray:
-        """Threshold + thinning of a probability map `[H, W]` (the graph ops)."""
-        return skeleton_from_probability(probability, self.threshold if threshold is None else threshold)
+        """Threshold + thinning (+ pruning) of a probability map `[H, W]` (the graph ops)."""
+        return skeleton_from_probability(probability, self.threshold if threshold is None else threshold,
+                                         self.prune_length)
 
 
-@functools.lru_cache(maxsize=1)
-def _skeleton_graph():
-    """The threshold + thinning graph, traced once per process for every shape."""
+@functools.lru_cache(maxsize=4)
+def _skeleton_graph(prune_length: int):
+    """The threshold + thinning (+ pruning) graph, traced once per process for every shape."""
     import tensorflow as tf
 
     from keras_skel.ops.postprocess import probability_to_skeleton
 
     return tf.function(
-        probability_to_skeleton,
+        lambda probability, threshold: probability_to_skeleton(probability, threshold, prune_length),
         input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32), tf.TensorSpec([], tf.float32)],
+        autograph=False,
     )
 
 
-def skeleton_from_probability(probability: np.ndarray, threshold: float) -> np.ndarray:
+def skeleton_from_probability(probability: np.ndarray, threshold: float, prune_length: int = 0) -> np.ndarray:
     """uint8 skeleton `[H, W]` of a probability map `[H, W]`: `p >= threshold`, then thinning
-    (`keras_skel.ops.postprocess`, the ops every exported graph contains). Used wherever a
-    probability is re-thresholded outside a model: Keras models, a threshold that differs from
-    a SavedModel's / TFLite model's baked one, stitched TFLite tiles, REST answers."""
+    and, with `prune_length`, spur pruning (`keras_skel.ops.postprocess`, the ops every
+    exported graph contains). Used wherever a probability is re-thresholded outside a model:
+    Keras models, a threshold that differs from a SavedModel's / TFLite model's baked one,
+    stitched TFLite tiles, REST answers."""
     batch = np.asarray(probability, np.float32)[None, :, :, None]
-    return _skeleton_graph()(batch, np.float32(threshold)).numpy()[0, :, :, 0]
+    return _skeleton_graph(int(prune_length))(batch, np.float32(threshold)).numpy()[0, :, :, 0]
 
 
 class SavedModelSkeletonizer(Skeletonizer):
@@ -204,6 +209,7 @@ class SavedModelSkeletonizer(Skeletonizer):
         self.card = read_model_card(self.path)
         self._baked = self.card.get("threshold")
         self.threshold = self._baked if threshold is None else float(threshold)
+        self.prune_length = int(self.card.get("prune_length", 0))
         self.name = str(self.path)
 
     def predict(self, shape: np.ndarray) -> Prediction:
@@ -211,7 +217,7 @@ class SavedModelSkeletonizer(Skeletonizer):
         out = self._fn(images=images)
         probability = out["probability"].numpy()[0, :, :, 0]
         if self.threshold != self._baked:
-            skeleton = skeleton_from_probability(probability, self.threshold)
+            skeleton = skeleton_from_probability(probability, self.threshold, self.prune_length)
         else:
             skeleton = out["skeleton"].numpy()[0, :, :, 0]
         return Prediction(skeleton, probability)
@@ -246,7 +252,9 @@ class TFLiteSkeletonizer(Skeletonizer):
             raise ModelNotFoundError(f"{self.path} has no 'images' input in its serving_default signature: "
                                      "not a keras-skel TFLite model")
         self.size = tuple(int(d) for d in details["shape"][1:3])
-        self._baked = _sibling_card(self.path).get("threshold")
+        card = _sibling_card(self.path)
+        self._baked = card.get("threshold")
+        self.prune_length = int(card.get("prune_length", 0))
         self.threshold = threshold if threshold is not None else self._baked
         self.overlap = overlap
         self.name = str(self.path)
@@ -266,12 +274,13 @@ class TFLiteSkeletonizer(Skeletonizer):
             probability = out["probability"][:h, :w]
             if self.threshold == self._baked or self.threshold is None:
                 return Prediction(out["skeleton"][:h, :w].astype(np.uint8), probability)
-            return Prediction(skeleton_from_probability(probability, self.threshold), probability)
+            return Prediction(skeleton_from_probability(probability, self.threshold, self.prune_length),
+                              probability)
         if self.threshold is None:
             raise ConfigError(f"{self.path}: images larger than {th}x{tw} run tiled and need the threshold; "
                               "pass threshold= (it is in the model card of the SavedModel exported with it)")
         probability = tiled_probability(lambda tile: self._run(tile)["probability"], binary, self.size, self.overlap)
-        return Prediction(skeleton_from_probability(probability, self.threshold), probability)
+        return Prediction(skeleton_from_probability(probability, self.threshold, self.prune_length), probability)
 
 def tiled_probability(fn, binary: np.ndarray, tile: tuple[int, int], overlap: int) -> np.ndarray:
     """Runs `fn` (a `[th, tw]` binary tile → probability) over overlapping tiles of `binary`
@@ -365,7 +374,8 @@ def _load_keras(path: Path, threshold: float | None, tta: bool = False) -> Keras
             warnings.warn(f"no {MODEL_INFO_FILE} next to {path}: using threshold {DEFAULT_THRESHOLD}",
                           stacklevel=3)
             threshold = DEFAULT_THRESHOLD
-    return KerasSkeletonizer(model, threshold, info.get("stride"), name=str(path), tta=tta)
+    return KerasSkeletonizer(model, threshold, info.get("stride"), name=str(path), tta=tta,
+                             prune_length=int(info.get("prune_length", 0)))
 
 
 def model_search_path() -> list[Path]:
@@ -391,8 +401,11 @@ def _latest_version(model_dir: Path) -> Path | None:
 def _is_keras_spec(spec: Any) -> bool:
     if hasattr(spec, "predict") and hasattr(spec, "layers"):
         return True
+    from keras_skel.ensemble import is_ensemble_dir
+
     path = Path(str(spec))
-    return (path.is_dir() and (path / "best.keras").is_file()) or (path.is_file() and path.suffix == ".keras")
+    return ((path.is_dir() and ((path / "best.keras").is_file() or is_ensemble_dir(path)))
+            or (path.is_file() and path.suffix == ".keras"))
 
 
 def find_keras_file(spec: str | Path) -> Path:
@@ -415,6 +428,7 @@ def load(spec: Any = "classical", threshold: float | None = None, tta: bool = Fa
 
     Args:
         spec: `"classical"`; a training run directory (its `best.keras` and threshold); a
+            folds directory of `keras-skel train --folds K` (the averaged ensemble); a
             `.keras` file; an exported SavedModel (a version folder, or a model folder whose
             newest version is used); a `.tflite` file; a TF Serving REST URL
             (`http://host:8501/v1/models/NAME`); the name of a shipped model (looked up in
@@ -459,6 +473,14 @@ def load(spec: Any = "classical", threshold: float | None = None, tta: bool = Fa
     path = Path(text)
     if path.is_dir() and (path / "best.keras").is_file():
         return _load_keras(path / "best.keras", threshold, tta)
+    from keras_skel.ensemble import is_ensemble_dir
+
+    if path.is_dir() and is_ensemble_dir(path):
+        from keras_skel.ensemble import load_ensemble
+
+        model, info = load_ensemble(path)
+        return KerasSkeletonizer(model, info["threshold"] if threshold is None else threshold, info["stride"],
+                                 name=str(path), tta=tta, prune_length=info["prune_length"])
     if path.is_file() and path.suffix == ".keras":
         return _load_keras(path, threshold, tta)
     if path.is_file() and path.suffix == ".tflite":

@@ -324,7 +324,8 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
             raise ConfigError("the validation split is empty: raise data.val_count or data.val_fraction")
         train_ds = training_pipeline(splits.train, cfg.data.image_size, cfg.data.batch_size, cfg.seed,
                                      cfg.data.augment, cfg.data.input_noise_std, splits.train_shuffle)
-        val_samples = [(shape, skeleton) for _, shape, skeleton in splits.val]
+        val_targets = splits.val_targets or [skeleton for _, _, skeleton in splits.val]
+        val_samples = [(shape, target) for (_, shape, _), target in zip(splits.val, val_targets)]
         val_ds = evaluation_pipeline(val_samples, cfg.data.image_size, cfg.data.batch_size)
         if cfg.train.steps_per_epoch is None and splits.train_count is None:
             raise ConfigError(f"data.source {cfg.data.source} is an endless stream: set train.steps_per_epoch")
@@ -342,8 +343,10 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
             from keras_skel.models.canet import deep_supervision_targets
 
             depth = len(model.output)  # `probability` + one side output per lower decoder stage
-            train_ds = train_ds.map(lambda x, y: (x, deep_supervision_targets(y, depth)))
-            val_ds = val_ds.map(lambda x, y: (x, deep_supervision_targets(y, depth)))
+            # A skeleton is max-pooled (thin lines survive), a shape averaged (its boundary).
+            mode = "mean" if cfg.data.target == "shape" else "max"
+            train_ds = train_ds.map(lambda x, y: (x, deep_supervision_targets(y, depth, mode)))
+            val_ds = val_ds.map(lambda x, y: (x, deep_supervision_targets(y, depth, mode)))
 
         callbacks = [
             _atomic_backup_callback(run_dir / "backup", cfg.train.backup_every_steps),
@@ -393,7 +396,8 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
     else:  # no validation improvement was ever recorded (e.g. zero epochs run)
         model.save(best_path)
     model = probability_model(model)
-    skeletonizer = KerasSkeletonizer(model, stride=infer_stride(model), name=str(best_path))
+    skeletonizer = KerasSkeletonizer(model, stride=infer_stride(model), name=str(best_path),
+                                     prune_length=cfg.eval.prune_length)
     probabilities = [skeletonizer.probability(shape) for _, shape, _ in splits.val]
     gts = [skeleton for _, _, skeleton in splits.val]
     threshold, table = search_threshold(probabilities, gts, cfg.eval.thresholds,
@@ -406,7 +410,8 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
         result = acc.result()
         scores[key] = {k: result[k] for k in ("precision", "recall", "f1", "mean_image_f1")}
 
-    info = dict(task=cfg.task, threshold=threshold, stride=skeletonizer.stride, input="shape",
+    info = dict(task=cfg.task, threshold=threshold, prune_length=cfg.eval.prune_length, target=cfg.data.target,
+                stride=skeletonizer.stride, input="shape",
                 input_channels=int(model.input_shape[-1]), image_size=list(cfg.data.image_size),
                 model=cfg.model.name, data=splits.description, command=command)
     (run_dir / MODEL_INFO_FILE).write_text(json.dumps(info, indent=2))

@@ -30,6 +30,8 @@ class Splits:
         train_shuffle: shuffle buffer the training stream wants (0 for fresh samples).
         description: one line for run records and model cards.
         train_count: number of training samples (None for an endless stream).
+        val_targets: the training targets of the validation samples when they are not the
+            skeletons (`data.target: shape`: the clean shapes), in `val` order; None = skeletons.
     """
 
     train: tf.data.Dataset
@@ -37,6 +39,7 @@ class Splits:
     train_shuffle: int
     description: str
     train_count: int | None = None
+    val_targets: Sequence[np.ndarray] | None = None
 
 
 def _train_seed(seed: int) -> int:
@@ -51,27 +54,36 @@ def _val_seed(seed: int) -> int:
 
 @DATASETS.register("synthetic_shapes")
 def synthetic_shapes(image_size: tuple[int, int], seed: int, noise: float = 2.0,
-                     val_count: int = 64) -> Splits:
+                     val_count: int = 64, target: str = "skeleton", split: str = "all",
+                     noise_style: str = "field") -> Splits:
     """Fresh synthetic shapes every step, and `val_count` fixed validation shapes.
 
     Args:
         image_size: `(height, width)` of each sample.
         seed: dataset seed.
-        noise: boundary-noise amplitude (px) of the inputs; targets are clean skeletons.
+        noise: boundary-noise amplitude (px) of the inputs; targets are clean.
         val_count: number of validation samples.
+        target: `skeleton` or `shape` (the clean shape), what the model learns.
+        split: shape variants, `all` or `train` (without the held-out ones).
+        noise_style: `field`, `bumps` or `mixed` boundary noise.
     """
     size = tuple(int(s) for s in image_size)
-    val = []
+    val, val_targets = [], []
     for index in range(val_count):
-        shape, skeleton = synthetic.make_shape_sample(_val_seed(seed), index, size, noise=noise)
+        shape, skeleton, clean = synthetic.make_shape_sample(
+            _val_seed(seed), index, size, noise=noise, split=split, noise_style=noise_style, with_clean=True)
         val.append((f"{index:06d}", shape.astype(bool), skeleton.astype(np.uint8)))
-    train = synthetic.shapes_source(size, seed=_train_seed(seed), noise=noise)
-    return Splits(train, val, 0, f"synthetic shapes {size[0]}x{size[1]}, noise {noise} px, seed {seed}")
+        val_targets.append(clean.astype(np.uint8))
+    train = synthetic.shapes_source(size, seed=_train_seed(seed), noise=noise, split=split,
+                                    noise_style=noise_style, target=target)
+    description = (f"synthetic shapes {size[0]}x{size[1]}, noise {noise} px ({noise_style}), split {split}, "
+                   f"seed {seed}")
+    return Splits(train, val, 0, description, val_targets=val_targets if target == "shape" else None)
 
 
 @DATASETS.register("folder")
 def folder(train_dir: str, seed: int, val_dir: str | None = None, val_fraction: float = 0.2,
-           on_error: str = "raise") -> Splits:
+           on_error: str = "raise", target: str = "skeleton") -> Splits:
     """A dataset folder (`shapes/`, `skeletons/`), split by `seed` unless `val_dir` is given.
 
     Args:
@@ -80,15 +92,26 @@ def folder(train_dir: str, seed: int, val_dir: str | None = None, val_fraction: 
         val_dir: optional separate validation folder.
         val_fraction: share of `train_dir` held out when `val_dir` is not given.
         on_error: `raise` on the first bad pair, or `skip` bad pairs with a warning.
+        target: `skeleton`, or `shape`: the clean shapes of the folders' optional `clean/`
+            subfolders (`folders.load_clean_shapes`), else the input shapes themselves.
     """
     if not train_dir:
         from keras_skel.errors import ConfigError
 
         raise ConfigError("data.source folder needs data.train_dir (a folder with shapes/ and skeletons/)")
-    samples = folders.load_folder(train_dir, on_error=on_error, progress=True)
+
+    def with_targets(root, loaded):
+        if target != "shape":
+            return [(i, s, k, k) for i, s, k in loaded]
+        clean = folders.load_clean_shapes(root, loaded)
+        if clean is None:
+            clean = [s for _, s, _ in loaded]
+        return [(i, s, k, c) for (i, s, k), c in zip(loaded, clean)]
+
+    samples = with_targets(train_dir, folders.load_folder(train_dir, on_error=on_error, progress=True))
     if val_dir:
         train_samples = samples
-        val_samples = folders.load_folder(val_dir, on_error=on_error, progress=True)
+        val_samples = with_targets(val_dir, folders.load_folder(val_dir, on_error=on_error, progress=True))
     else:
         if len(samples) < 2:
             from keras_skel.errors import DataError
@@ -98,6 +121,8 @@ def folder(train_dir: str, seed: int, val_dir: str | None = None, val_fraction: 
         train_idx, val_idx = split_indices(len(samples), val_fraction, seed)
         train_samples = [samples[i] for i in train_idx]
         val_samples = [samples[i] for i in val_idx]
-    stream = samples_dataset([(s, k) for _, s, k in train_samples]).cache()
+    stream = samples_dataset([(s, t) for _, s, _, t in train_samples]).cache()
     description = f"folder {train_dir} ({len(train_samples)} train / {len(val_samples)} val)"
-    return Splits(stream, list(val_samples), len(train_samples), description, len(train_samples))
+    val_targets = [t for *_, t in val_samples] if target == "shape" else None
+    return Splits(stream, [(i, s, k) for i, s, k, _ in val_samples], len(train_samples), description,
+                  len(train_samples), val_targets=val_targets)

@@ -337,6 +337,43 @@ def load_folder(
     return SkipList(samples, skipped)
 
 
+def load_clean_shapes(root: PathLike, samples) -> list[np.ndarray] | None:
+    """The clean shapes of a folder's samples, from its optional ``clean/`` subfolder.
+
+    ``root/clean/<id>.<ext>`` is the noise-free shape of sample ``<id>``: the training target
+    of a model that denoises the shape (``data.target: shape``). Without a ``clean/`` folder
+    the result is None (the input shapes are their own targets).
+
+    Args:
+        root: the dataset folder.
+        samples: ``(id, shape, skeleton)`` tuples from `load_folder`.
+
+    Returns:
+        bool ``[H, W]`` arrays in the order of `samples`, or None.
+
+    Raises:
+        DataError: ``clean/`` lacks a sample's id, or a clean shape's size differs from its
+            input's.
+    """
+    folder = Path(root) / "clean"
+    if not folder.is_dir():
+        return None
+    index = _index_by_id(folder, "raise", [])
+    missing = [sample_id for sample_id, _, _ in samples if sample_id not in index]
+    if missing:
+        raise DataError(f"{folder}: no clean shape for {len(missing)} sample(s) "
+                        f"({', '.join(missing[:_MAX_LISTED])}{' …' if len(missing) > _MAX_LISTED else ''}); "
+                        "expected one clean/<id> image per shapes/<id> image, or no clean/ folder")
+    out = []
+    for sample_id, shape, _ in samples:
+        clean = read_binary_image(index[sample_id])
+        if clean.shape != shape.shape:
+            raise DataError(f"{index[sample_id]}: size {clean.shape[1]}x{clean.shape[0]} differs from its shape's "
+                            f"{shape.shape[1]}x{shape.shape[0]}")
+        out.append(clean)
+    return out
+
+
 def list_images(path_or_dir: PathLike) -> list[Path]:
     """The image files a prediction input names.
 

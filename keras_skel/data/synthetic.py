@@ -48,6 +48,10 @@ from keras_skel.errors import ConfigError, DataError
 
 __all__ = [
     "FAMILIES",
+    "HELDOUT_FAMILIES",
+    "SPLITS",
+    "NOISE_STYLES",
+    "TARGETS",
     "family_of",
     "make_shape",
     "add_boundary_noise",
@@ -93,6 +97,17 @@ _TTF_FONTS = (
     "STIXGeneral.ttf",
 )
 _PICTO_FONTS = ("DejaVuSans-Bold.ttf", "DejaVuSans.ttf")
+# The held-out split (`split="heldout"`): font families and shape kinds no training sample of
+# `split="train"` uses, for checks of generalization. Computer Modern (TeX's fonts, shipped by
+# matplotlib) is never used for training in any split; birds are drawn only in the held-out
+# split and in `split="all"` (the default, every variant).
+_HELDOUT_FONTS = ("cmr10.ttf", "cmss10.ttf", "cmtt10.ttf", "cmb10.ttf", "cmti10.ttf")
+_HELDOUT_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghkmnopqrstuvwxyz0123456789"
+HELDOUT_FAMILIES: tuple[str, ...] = ("animal", "glyph")
+SPLITS: tuple[str, ...] = ("all", "train", "heldout")
+NOISE_STYLES: tuple[str, ...] = ("field", "bumps", "mixed")
+# What a model learns: the skeleton itself, or the clean shape (skeletonized afterwards).
+TARGETS: tuple[str, ...] = ("skeleton", "shape")
 _HERSHEY_TEXT = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghkmnopqrstuvwxyz0123456789&@%#?$"
 _HERSHEY_FACES = (
     cv2.FONT_HERSHEY_SIMPLEX,
@@ -662,6 +677,11 @@ def _ttf_glyph(rng, canvas):
     return _ttf_renderer(rng, "".join(rng.choice(list(pool), n)), canvas, _TTF_FONTS)
 
 
+def _heldout_glyph(rng, canvas):
+    n = 1 if rng.random() < 0.8 else int(rng.integers(2, 4))
+    return _ttf_renderer(rng, "".join(rng.choice(list(_HELDOUT_LETTERS), n)), canvas, _HELDOUT_FONTS)
+
+
 def _hershey_glyph(rng, canvas):
     n = 1 if rng.random() < 0.75 else int(rng.integers(2, 4))
     return _hershey_renderer(rng, "".join(rng.choice(list(_HERSHEY_TEXT), n)))
@@ -699,6 +719,18 @@ _VARIANTS: dict[str, dict[str, tuple[float, Callable]]] = {
         "letter": (0.3, _holed_letter),
     },
 }
+
+
+# Variants of each split: "train" drops the held-out ones, "heldout" keeps only them.
+_HELDOUT_VARIANTS: dict[str, dict[str, tuple[float, Callable]]] = {
+    "animal": {"bird": (1.0, _bird)},
+    "glyph": {"cm_ttf": (1.0, _heldout_glyph)},
+}
+_TRAIN_VARIANTS = {
+    family: {k: v for k, v in table.items() if k not in _HELDOUT_VARIANTS.get(family, {})}
+    for family, table in _VARIANTS.items()
+}
+_SPLIT_VARIANTS = {"all": _VARIANTS, "train": _TRAIN_VARIANTS, "heldout": _HELDOUT_VARIANTS}
 
 
 # ------------------------------------------------------------------------------- fonts
@@ -851,15 +883,17 @@ def _canvas(size: tuple[int, int]) -> _Canvas:
 # ------------------------------------------------------------------------------ public
 
 
-def family_of(seed: int, index: int) -> str:
+def family_of(seed: int, index: int, split: str = "all") -> str:
     """The family of sample `index` of the set made with `seed`.
 
-    Indices come in blocks of ``len(FAMILIES)``; each block is a random permutation of the
-    families, so any run of ``2 * len(FAMILIES) - 1`` consecutive indices holds every family.
+    Indices come in blocks of as many indices as the split has families (`FAMILIES`, or
+    `HELDOUT_FAMILIES` for ``split="heldout"``); each block is a random permutation of them,
+    so any run of ``2 * len(families) - 1`` consecutive indices holds every family.
 
     Args:
         seed: dataset seed.
         index: sample index (≥ 0).
+        split: `all`, `train` or `heldout` (see `make_shape`).
 
     Returns:
         One of `FAMILIES`.
@@ -868,9 +902,16 @@ def family_of(seed: int, index: int) -> str:
         >>> sorted(family_of(0, i) for i in range(8)) == sorted(FAMILIES)
         True
     """
-    block, slot = divmod(int(index), len(FAMILIES))
-    order = np.random.default_rng([int(seed), block, _FAMILY_STREAM]).permutation(len(FAMILIES))
-    return FAMILIES[int(order[slot])]
+    families = HELDOUT_FAMILIES if _check_split(split) == "heldout" else FAMILIES
+    block, slot = divmod(int(index), len(families))
+    order = np.random.default_rng([int(seed), block, _FAMILY_STREAM]).permutation(len(families))
+    return families[int(order[slot])]
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return split
 
 
 def make_shape(
@@ -878,15 +919,19 @@ def make_shape(
     size: tuple[int, int],
     family: str,
     margin: float | None = None,
+    split: str = "all",
 ) -> np.ndarray:
     """Draws one clean binary shape of a family, randomly scaled, rotated and placed.
 
     Args:
         rng: random generator (the only source of randomness).
         size: (height, width) of the image, each ≥ 32.
-        family: one of `FAMILIES`.
+        family: one of `FAMILIES` (`HELDOUT_FAMILIES` for the held-out split).
         margin: free border in pixels around the shape (default: 3% of the smaller side,
             at least 3 px).
+        split: `all` (every variant), `train` (without the held-out variants: birds; glyphs
+            only in the training fonts, as always) or `heldout` (only birds and glyphs in
+            Computer Modern fonts, which `train` never draws).
 
     Returns:
         uint8 array (H, W) of 0/1, a shape with a skeleton of at least a few pixels.
@@ -899,8 +944,10 @@ def make_shape(
         >>> shape.shape, int(shape[0].sum() + shape[-1].sum())
         ((96, 96), 0)
     """
-    if family not in _VARIANTS:
-        raise ConfigError(f"unknown shape family {family!r}; expected one of {FAMILIES}")
+    variants = _SPLIT_VARIANTS[_check_split(split)]
+    if family not in variants:
+        raise ConfigError(f"unknown shape family {family!r} in split {split!r}; expected one of "
+                          f"{tuple(variants)}")
     canvas = _canvas(size)
     if margin is not None:
         canvas = _Canvas(canvas.height, canvas.width, float(margin), canvas.r_min)
@@ -908,7 +955,7 @@ def make_shape(
     min_area = 0.01 * canvas.height * canvas.width
     for _ in range(8):  # rare degenerate draws (a dot, a sliver) are redrawn
         pose = _draw_pose(rng)
-        made = _pick(rng, _VARIANTS[family])(rng, canvas)
+        made = _pick(rng, variants[family])(rng, canvas)
         if isinstance(made, list):
             shape = _rasterize_vector(made, pose, canvas)
         else:
@@ -949,10 +996,14 @@ def add_boundary_noise(
     amplitude_px: float,
     *,
     skeleton: np.ndarray | None = None,
+    style: str = "field",
 ) -> np.ndarray:
     """Adds bumps and dents of up to `amplitude_px` pixels along a shape's boundary.
 
-    The boundary moves along a smooth random displacement field. Dents are capped where the
+    The boundary moves along a random displacement field: with `style` ``field`` a smooth
+    field over the whole boundary (every boundary pixel may move), with ``bumps`` a few
+    separate Gaussian bumps and dents (about one per 30 px of boundary, each 1-3 amplitudes
+    wide) while the rest of the boundary stays exactly where it was. Dents are capped where the
     shape is thin (the local radius read off the skeleton and distance transform) and bumps
     where the background is narrow, so that the skeleton of each, thickened by its 4-neighbours,
     survives: a dent leaves a stroke at least 2-3 px wide, holes neither close nor open, parts
@@ -964,12 +1015,13 @@ def add_boundary_noise(
         shape: 2-D array, nonzero = shape. Bumps never reach the image's outermost pixels.
         amplitude_px: largest displacement in pixels; 0 returns the shape unchanged.
         skeleton: `skimage.morphology.skeletonize(shape)` if already computed (saves time).
+        style: ``field`` or ``bumps`` (see above).
 
     Returns:
         uint8 array of 0/1, same shape.
 
     Raises:
-        ValueError: if `shape` is not 2-D.
+        ValueError: if `shape` is not 2-D or `style` is unknown.
 
     Example:
         >>> shape = np.zeros((64, 64), np.uint8)
@@ -981,6 +1033,8 @@ def add_boundary_noise(
     mask = np.asarray(shape)
     if mask.ndim != 2:
         raise ValueError(f"shape must be a 2-D array (H, W); got shape {mask.shape}")
+    if style not in ("field", "bumps"):
+        raise ValueError(f"unknown noise style {style!r}; expected 'field' or 'bumps'")
     mask = (mask != 0).astype(np.uint8)
     amp = float(amplitude_px)
     if amp <= 0 or not mask.any():
@@ -1012,7 +1066,10 @@ def add_boundary_noise(
     frame = pad + 1
     bump_max[:frame], bump_max[-frame:], bump_max[:, :frame], bump_max[:, -frame:] = 0, 0, 0, 0
 
-    field = _smooth_field(rng, m.shape, amp)
+    if style == "field":
+        field = _smooth_field(rng, m.shape, amp)
+    else:
+        field = _bump_field(rng, (d_in > 0) & (d_in <= 1.0), amp)
     sdf = np.where(m > 0, d_in - 0.5, 0.5 - d_out)
     base_fg = cv2.connectedComponents(m, connectivity=8)[0]
     base_bg = cv2.connectedComponents(1 - m, connectivity=4)[0]
@@ -1039,6 +1096,34 @@ def _keep_components(mask: np.ndarray, seeds: np.ndarray, connectivity: int) -> 
     keep[np.unique(labels[seeds & (mask > 0)])] = True
     keep[0] = False
     return keep[labels].astype(np.uint8)
+
+
+def _bump_field(rng: np.random.Generator, boundary: np.ndarray, amp: float) -> np.ndarray:
+    """Separate Gaussian bumps (+) and dents (-) centred on random boundary pixels.
+
+    About one per 30 boundary pixels (at least one), height uniform in [amp / 2, amp], width
+    (sigma) uniform in [max(1.2, 0.8 amp), max(2.5, 2 amp)] so the displacement's gradient
+    stays under 1 (see `_smooth_field`); zero away from them.
+    """
+    ys, xs = np.nonzero(boundary)
+    field = np.zeros(boundary.shape, np.float32)
+    if ys.size == 0:
+        return field
+    count = max(1, int(rng.poisson(ys.size / 30.0)))
+    picks = rng.integers(0, ys.size, count)
+    for y, x in zip(ys[picks], xs[picks]):
+        sigma = rng.uniform(max(1.2, 0.8 * amp), max(2.5, 2.0 * amp))
+        height = rng.uniform(0.5, 1.0) * amp * (1 if rng.random() < 0.5 else -1)
+        r = int(math.ceil(3 * sigma))
+        y0, y1 = max(y - r, 0), min(y + r + 1, field.shape[0])
+        x0, x1 = max(x - r, 0), min(x + r + 1, field.shape[1])
+        gy = np.exp(-0.5 * ((np.arange(y0, y1) - y) / sigma) ** 2)
+        gx = np.exp(-0.5 * ((np.arange(x0, x1) - x) / sigma) ** 2)
+        patch = field[y0:y1, x0:x1]
+        bump = np.float32(height) * np.outer(gy, gx).astype(np.float32)
+        # Overlapping bumps of one sign do not add up past `amp`: keep the larger one.
+        field[y0:y1, x0:x1] = np.where(np.abs(bump) > np.abs(patch), bump, patch)
+    return field
 
 
 def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], amp: float) -> np.ndarray:
@@ -1069,7 +1154,10 @@ def make_shape_sample(
     noise: float = 2.0,
     *,
     family: str | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    split: str = "all",
+    noise_style: str = "field",
+    with_clean: bool = False,
+) -> tuple[np.ndarray, ...]:
     """One training sample: a (possibly noisy) binary shape and its ground-truth skeleton.
 
     The clean shape is drawn from ``np.random.default_rng([seed, index, 0])``, the boundary
@@ -1082,13 +1170,19 @@ def make_shape_sample(
         size: (height, width), each ≥ 32.
         noise: boundary-noise amplitude in pixels; each sample uses a random amplitude in
             [noise / 2, noise]. 0 gives the clean shape.
-        family: force a family (default: `family_of(seed, index)`).
+        family: force a family (default: `family_of(seed, index, split)`).
+        split: `all`, `train` or `heldout` shape variants (see `make_shape`).
+        noise_style: `field`, `bumps` (see `add_boundary_noise`) or `mixed` (each sample
+            one of the two, at random).
+        with_clean: also return the clean shape (the target of a shape-denoising model).
 
     Returns:
-        (image, skeleton): uint8 arrays (H, W) of 0/1.
+        (image, skeleton) or, with `with_clean`, (image, skeleton, clean): uint8 arrays
+        (H, W) of 0/1.
 
     Raises:
-        ConfigError: (a ValueError) a side of `size` under 32 or an unknown `family`.
+        ConfigError: (a ValueError) a side of `size` under 32, an unknown `family`, split or
+            noise style.
 
     Example:
         >>> a = make_shape_sample(3, 10, (64, 64))
@@ -1096,17 +1190,22 @@ def make_shape_sample(
         >>> all(np.array_equal(x, y) for x, y in zip(a, b))
         True
     """
-    family = family_of(seed, index) if family is None else family
+    if noise_style not in NOISE_STYLES:
+        raise ConfigError(f"unknown noise style {noise_style!r}; expected one of {', '.join(NOISE_STYLES)}")
+    family = family_of(seed, index, split) if family is None else family
     rng = np.random.default_rng([int(seed), int(index), _SHAPE_STREAM])
-    clean = make_shape(rng, size, family)
+    clean = make_shape(rng, size, family, split=split)
     target = skeleton_target(clean)
     if noise > 0:
         noise_rng = np.random.default_rng([int(seed), int(index), _NOISE_STREAM])
         amplitude = float(noise) * noise_rng.uniform(0.5, 1.0)
-        image = add_boundary_noise(noise_rng, clean, amplitude)
+        style = noise_style
+        if style == "mixed":
+            style = "field" if noise_rng.random() < 0.5 else "bumps"
+        image = add_boundary_noise(noise_rng, clean, amplitude, style=style)
     else:
         image = clean
-    return image, target
+    return (image, target, clean) if with_clean else (image, target)
 
 
 _ID_PNG = re.compile(r"^\d{6}\.png$")
@@ -1123,11 +1222,14 @@ def _write_png(path: Path, image01: np.ndarray) -> None:
 
 
 def _write_one(args) -> int:
-    out_dir, index, size, seed, noise = args
-    image, skeleton = make_shape_sample(seed, index, size, noise)
+    out_dir, index, size, seed, noise, split, noise_style, with_clean = args
+    image, skeleton, clean = make_shape_sample(seed, index, size, noise, split=split, noise_style=noise_style,
+                                               with_clean=True)
     name = f"{index:06d}.png"
     _write_png(Path(out_dir) / "shapes" / name, image)
     _write_png(Path(out_dir) / "skeletons" / name, skeleton)
+    if with_clean:
+        _write_png(Path(out_dir) / "clean" / name, clean)
     return index
 
 
@@ -1144,6 +1246,9 @@ def write_shapes_dataset(
     *,
     overwrite: bool = False,
     workers: int = 1,
+    split: str = "all",
+    noise_style: str = "field",
+    with_clean: bool = False,
 ) -> int:
     """Writes a binary-shape dataset folder (DESIGN.md §3 layout).
 
@@ -1163,6 +1268,9 @@ def write_shapes_dataset(
             holds files. The old ``<6 digits>.png`` files of both are deleted first, so the
             folder holds exactly the new set; other files are left alone.
         workers: processes generating samples in parallel (1 = in this process).
+        split: shape variants, `all`, `train` or `heldout` (`make_shape`).
+        noise_style: `field`, `bumps` or `mixed` (`make_shape_sample`).
+        with_clean: also write ``out_dir/clean/<id>.png``, the noise-free input shapes.
 
     Returns:
         The number of samples written.
@@ -1180,10 +1288,13 @@ def write_shapes_dataset(
     if count < 0:
         raise ValueError(f"count must be ≥ 0; got {count}")
     _canvas(size)  # validates size early
+    _check_split(split)
+    if noise_style not in NOISE_STYLES:
+        raise ConfigError(f"unknown noise style {noise_style!r}; expected one of {', '.join(NOISE_STYLES)}")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise DataError(f"{out} exists and is not a folder")
-    subdirs = [out / "shapes", out / "skeletons"]
+    subdirs = [out / "shapes", out / "skeletons"] + ([out / "clean"] if with_clean else [])
     existing = [p for d in subdirs if d.is_dir() for p in d.iterdir()]
     if existing and not overwrite:
         raise DataError(
@@ -1201,7 +1312,8 @@ def write_shapes_dataset(
         raise DataError(f"cannot prepare dataset folder {out}: {err}") from err
 
     jobs = [
-        (str(out), i, (int(size[0]), int(size[1])), int(seed), float(noise)) for i in range(count)
+        (str(out), i, (int(size[0]), int(size[1])), int(seed), float(noise), split, noise_style, bool(with_clean))
+        for i in range(count)
     ]
     if workers > 1 and count > 1:
         import multiprocessing
@@ -1230,9 +1342,11 @@ def write_shapes_dataset(
     # Provenance: evaluation reports and model cards quote it, so a score names its data.
     (out / DATASET_INFO).write_text(json.dumps(dict(
         task="shapes", generator="keras_skel.data.synthetic", count=count, size=[int(size[0]), int(size[1])],
-        seed=int(seed), noise=float(noise),
+        seed=int(seed), noise=float(noise), noise_style=noise_style, split=split,
         command=f"keras-skel data synth --task shapes --count {count} --size {size[0]}x{size[1]} "
-                f"--seed {seed} --noise {noise:g}",
+                f"--seed {seed} --noise {noise:g}"
+                + (f" --noise-style {noise_style}" if noise_style != "field" else "")
+                + (f" --split {split}" if split != "all" else "") + (" --clean" if with_clean else ""),
     ), indent=2))
     return written
 
@@ -1242,11 +1356,16 @@ def shapes_source(
     seed: int = 0,
     noise: float = 2.0,
     num_parallel_calls: int | None = None,
+    *,
+    split: str = "all",
+    noise_style: str = "field",
+    target: str = "skeleton",
 ):
     """An endless `tf.data` stream of fresh synthetic samples, made on the fly.
 
-    Element ``i`` is `make_shape_sample(seed, i, size, noise)`: the stream is reproducible,
-    and a `model.fit` that keeps drawing from it sees new samples every epoch.
+    Element ``i`` is `make_shape_sample(seed, i, size, noise, split=split,
+    noise_style=noise_style)`: the stream is reproducible, and a `model.fit` that keeps
+    drawing from it sees new samples every epoch.
 
     Args:
         size: (height, width) of every image.
@@ -1254,9 +1373,13 @@ def shapes_source(
         noise: boundary-noise amplitude of the inputs, in pixels.
         num_parallel_calls: parallel map calls (default ``tf.data.AUTOTUNE``). The output
             order stays deterministic either way.
+        split: shape variants (`make_shape`).
+        noise_style: `field`, `bumps` or `mixed` (`make_shape_sample`).
+        target: `skeleton` (the ground-truth skeleton) or `shape` (the clean shape, for
+            models that denoise the shape and skeletonize it with the ground-truth rule).
 
     Returns:
-        `tf.data.Dataset` of (image, skeleton), both float32 ``[H, W, 1]`` with values 0/1
+        `tf.data.Dataset` of (image, target), both float32 ``[H, W, 1]`` with values 0/1
         and static shapes.
 
     Example:
@@ -1267,18 +1390,25 @@ def shapes_source(
 
     h, w = int(size[0]), int(size[1])
     _canvas((h, w))
+    _check_split(split)
+    if noise_style not in NOISE_STYLES:
+        raise ConfigError(f"unknown noise style {noise_style!r}; expected one of {', '.join(NOISE_STYLES)}")
+    if target not in TARGETS:
+        raise ConfigError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
     parallel = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls
     seed, noise = int(seed), float(noise)
 
     def make(index):
-        image, skeleton = make_shape_sample(seed, int(index), (h, w), noise)
-        return image.astype(np.float32)[..., None], skeleton.astype(np.float32)[..., None]
+        image, skeleton, clean = make_shape_sample(seed, int(index), (h, w), noise, split=split,
+                                                   noise_style=noise_style, with_clean=True)
+        out = skeleton if target == "skeleton" else clean
+        return image.astype(np.float32)[..., None], out.astype(np.float32)[..., None]
 
     def to_tensors(index):
-        image, skeleton = tf.numpy_function(make, [index], [tf.float32, tf.float32], stateful=False)
+        image, out = tf.numpy_function(make, [index], [tf.float32, tf.float32], stateful=False)
         image.set_shape((h, w, 1))
-        skeleton.set_shape((h, w, 1))
-        return image, skeleton
+        out.set_shape((h, w, 1))
+        return image, out
 
     return tf.data.Dataset.counter().map(
         to_tensors, num_parallel_calls=parallel, deterministic=True

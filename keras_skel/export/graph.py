@@ -42,15 +42,16 @@ def probability_of(model, binary: tf.Tensor, stride: int, tta: bool = False) -> 
 
 
 def skeletonize_images(model, images: tf.Tensor, threshold: float, stride: int,
-                       tta: bool = False) -> dict[str, tf.Tensor]:
+                       tta: bool = False, prune_length: int = 0) -> dict[str, tf.Tensor]:
     """`images` float32 `[N, H, W, 1]` (0..1) → `{"skeleton": uint8, "probability": float32}`.
 
     Binarizes at 0.5, pads to `stride`, runs the model (optionally with D4 test-time
-    augmentation), crops back, thresholds and thins.
+    augmentation), crops back, thresholds and thins (and prunes spurs shorter than
+    `prune_length`, see `probability_to_skeleton`).
     """
     binary = tf.cast(images > 0.5, tf.float32)
     probability = probability_of(model, binary, stride, tta)
-    skeleton = probability_to_skeleton(probability, threshold)
+    skeleton = probability_to_skeleton(probability, threshold, prune_length)
     return {"skeleton": skeleton, "probability": probability}
 
 
@@ -84,12 +85,12 @@ def decode_binary_png(image_bytes: tf.Tensor) -> tf.Tensor:
     return tf.cast(grey > 0.5, tf.float32)
 
 
-def make_png_fn(model, threshold: float, stride: int, tta: bool = False):
+def make_png_fn(model, threshold: float, stride: int, tta: bool = False, prune_length: int = 0):
     """`image_bytes` string `[N]` → `skeleton_png_bytes` string `[N]` (each image its own size)."""
 
     def one(image_bytes):
         binary = decode_binary_png(image_bytes)
-        out = skeletonize_images(model, tf.expand_dims(binary, 0), threshold, stride, tta)
+        out = skeletonize_images(model, tf.expand_dims(binary, 0), threshold, stride, tta, prune_length)
         return tf.io.encode_png(out["skeleton"][0] * tf.constant(255, tf.uint8))
 
     def png_fn(image_bytes):

@@ -50,13 +50,21 @@ def read_model_card(saved_model_dir: str | Path) -> dict:
 
 
 def load_run(run_dir: str | Path):
-    """`(model, model_info, metrics)` of a finished training run."""
+    """`(model, model_info, metrics)` of a finished training run or folds directory (ensemble)."""
     import keras
 
     import keras_skel.layers  # noqa: F401  (custom layers for deserialization)
+    from keras_skel.ensemble import is_ensemble_dir, load_ensemble
     from keras_skel.inference import read_model_info
 
     run_dir = Path(run_dir)
+    if is_ensemble_dir(run_dir):
+        model, info = load_ensemble(run_dir)
+        members = {}
+        for member in info["members"]:
+            path = Path(member) / "metrics.json"
+            members[Path(member).name] = json.loads(path.read_text()).get("val") if path.is_file() else None
+        return model, info, {"val": None, "members_val": members}
     best = run_dir / "best.keras"
     info = read_model_info(run_dir)
     if not best.is_file() or "threshold" not in info:
@@ -75,7 +83,7 @@ def load_run(run_dir: str | Path):
     return model, info, metrics
 
 
-def build_archive(model, threshold: float, stride: int, tta: bool = False):
+def build_archive(model, threshold: float, stride: int, tta: bool = False, prune_length: int = 0):
     """An `ExportArchive` with the `serving_default` and `predict_png` endpoints."""
     import keras
     import tensorflow as tf
@@ -86,12 +94,12 @@ def build_archive(model, threshold: float, stride: int, tta: bool = False):
     archive.track(model)
     archive.add_endpoint(
         "serving_default",
-        lambda images: skeletonize_images(model, images, threshold, stride, tta),
+        lambda images: skeletonize_images(model, images, threshold, stride, tta, prune_length),
         input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32, name="images")],
     )
     archive.add_endpoint(
         "predict_png",
-        make_png_fn(model, threshold, stride, tta),
+        make_png_fn(model, threshold, stride, tta, prune_length),
         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
     )
     return archive
@@ -141,6 +149,7 @@ def export_run(
     model_dir = Path(root) / name
     version = int(version) if version is not None else next_version(model_dir)
     threshold = float(info["threshold"])
+    prune_length = int(info.get("prune_length", 0))
     stride = int(info.get("stride", 1))
     tflite_size = tuple(tflite_size or (256, 256))
     if (model_dir / str(version)).exists() and not force:
@@ -155,6 +164,8 @@ def export_run(
         task=info.get("task", "shapes"),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         threshold=threshold,
+        prune_length=prune_length,
+        target=info.get("target", "skeleton"),
         stride=stride,
         tta=tta,
         # Fully convolutional: no maximum input size (models with one record it here).
@@ -173,6 +184,8 @@ def export_run(
         training_data=info.get("data"),
         training_command=info.get("command"),
         validation=metrics.get("val"),
+        members=info.get("members"),
+        members_validation=metrics.get("members_val"),
         export_command=command,
         run_dir=str(Path(run_dir).resolve()),
         versions={"tensorflow": _tf_version(), "keras_skel": _package_version()},
@@ -191,10 +204,11 @@ def export_run(
             target = Path(root) / f"{name}{suffix}.tflite"
             if target.exists() and not force:
                 raise ConfigError(f"{target} exists already; pass --force to replace it")
-            flatbuffers[target] = convert_tflite(model, threshold, stride, tflite_size, variant, tta)
+            flatbuffers[target] = convert_tflite(model, threshold, stride, tflite_size, variant, tta,
+                                                prune_length)
         card["tflite"] = {path.name: quantization for path, quantization in zip(flatbuffers, quantize)}
 
-    archive = build_archive(model, threshold, stride, tta)
+    archive = build_archive(model, threshold, stride, tta, prune_length)
     with atomic_directory(model_dir / str(version), force=force) as tmp:
         archive.write_out(str(tmp), verbose=False)
         (tmp / MODEL_CARD).parent.mkdir(parents=True, exist_ok=True)

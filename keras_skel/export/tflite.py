@@ -24,7 +24,7 @@ def _representative_shapes(size: tuple[int, int], count: int = 64, seed: int = 0
 
 
 def convert_tflite(model, threshold: float, stride: int, size: tuple[int, int], quantize: str,
-                   tta: bool = False) -> bytes:
+                   tta: bool = False, prune_length: int = 0) -> bytes:
     """Converts the serving graph at a fixed `size` to a TFLite flatbuffer.
 
     Args:
@@ -34,6 +34,8 @@ def convert_tflite(model, threshold: float, stride: int, size: tuple[int, int], 
         size: `(H, W)` of the single input image.
         quantize: `none` (fp32), `float16` (fp16 weights), `dynamic` (dynamic-range int8
             weights), `int8` (full-integer int8, calibrated on synthetic shapes; fp32 I/O).
+        tta: bake D4 test-time augmentation in.
+        prune_length: spur pruning after thinning (0 = off).
 
     Returns:
         The flatbuffer bytes.
@@ -49,7 +51,7 @@ def convert_tflite(model, threshold: float, stride: int, size: tuple[int, int], 
     archive.track(model)
     archive.add_endpoint(
         "serving_default",
-        lambda images: skeletonize_images(model, images, threshold, stride, tta),
+        lambda images: skeletonize_images(model, images, threshold, stride, tta, prune_length),
         input_signature=[tf.TensorSpec([1, size[0], size[1], 1], tf.float32, name="images")],
     )
     with tempfile.TemporaryDirectory(prefix="keras-skel-tflite-") as tmp:

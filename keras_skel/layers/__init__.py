@@ -1,7 +1,8 @@
 """Custom Keras layers (one per file), registered for `.keras` serialization."""
 
 from keras_skel.layers.context_attention import ContextAttention
+from keras_skel.layers.input_skip import InputSkip
 from keras_skel.layers.preprocess import ShapeInput
 from keras_skel.layers.residual import ResidualBlock
 
-__all__ = ["ContextAttention", "ResidualBlock", "ShapeInput"]
+__all__ = ["ContextAttention", "InputSkip", "ResidualBlock", "ShapeInput"]

@@ -20,6 +20,8 @@ class ResidualBlock(layers.Layer):
         kernel_size: size of both convolutions.
         use_batchnorm: batch normalization after each convolution.
         activation: activation name.
+        shortcut: False drops the shortcut, leaving the plain double convolution of a U-Net
+            stage (`act(BN(conv(act(BN(conv(x))))))`, for ablations).
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Example:
@@ -34,10 +36,12 @@ class ResidualBlock(layers.Layer):
         kernel_size: int = 3,
         use_batchnorm: bool = True,
         activation: str = "relu",
+        shortcut: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.filters = filters
+        self.shortcut = bool(shortcut)
         self.kernel_size = kernel_size
         self.use_batchnorm = use_batchnorm
         self.activation = activation
@@ -51,7 +55,7 @@ class ResidualBlock(layers.Layer):
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        if channels != self.filters:
+        if channels != self.filters and self.shortcut:
             self.projection = layers.Conv2D(
                 self.filters, 1, padding="same", name="projection", dtype=self.dtype_policy
             )
@@ -65,7 +69,6 @@ class ResidualBlock(layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs, training=None):
-        shortcut = inputs if self.projection is None else self.projection(inputs)
         x = self.conv1(inputs)
         if self.bn1 is not None:
             x = self.bn1(x, training=training)
@@ -73,6 +76,9 @@ class ResidualBlock(layers.Layer):
         x = self.conv2(x)
         if self.bn2 is not None:
             x = self.bn2(x, training=training)
+        if not self.shortcut:
+            return self.act(x)
+        shortcut = inputs if self.projection is None else self.projection(inputs)
         return self.act(x + shortcut)
 
     def compute_output_shape(self, input_shape):
@@ -85,5 +91,6 @@ class ResidualBlock(layers.Layer):
             kernel_size=self.kernel_size,
             use_batchnorm=self.use_batchnorm,
             activation=self.activation,
+            shortcut=self.shortcut,
         )
         return config

@@ -19,6 +19,7 @@ import tensorflow as tf
 from keras import layers
 
 from keras_skel.layers.context_attention import ContextAttention
+from keras_skel.layers.input_skip import InputSkip
 from keras_skel.layers.preprocess import INPUT_KINDS, ShapeInput
 from keras_skel.layers.residual import ResidualBlock
 from keras_skel.registry import MODELS
@@ -48,16 +49,19 @@ def canet_side_factors(depth: int) -> dict[str, int]:
     return {f"side_{k}": 2**k for k in range(1, depth)}
 
 
-def downsample_target(y: tf.Tensor, factor: int) -> tf.Tensor:
-    """Downsamples a skeleton target by `factor` with max-pooling, so 1-px skeletons survive.
+def downsample_target(y: tf.Tensor, factor: int, mode: str = "max") -> tf.Tensor:
+    """Downsamples a target by `factor`: max-pooling for skeletons, averaging for shapes.
 
-    A low-resolution pixel is positive when any pixel of its `factor × factor` block is
-    (average pooling or resizing would fade a 1-px line to 1/factor and break it). Sizes that
-    are not multiples of `factor` get a last, partial block (SAME padding).
+    With `mode="max"` a low-resolution pixel is positive when any pixel of its
+    `factor × factor` block is (average pooling or resizing would fade a 1-px line to
+    1/factor and break it). With `mode="mean"` (a shape target) it is the block's foreground
+    fraction, a soft target that keeps where the boundary lies. Sizes that are not multiples
+    of `factor` get a last, partial block (SAME padding).
 
     Args:
         y: `[N, H, W, C]` or `[H, W, C]` target (one image, as in a `tf.data` map).
         factor: the downsampling factor (1 returns `y`).
+        mode: `max` (skeleton targets) or `mean` (shape targets).
 
     Returns:
         The target at `ceil(H / factor) × ceil(W / factor)`, same rank and dtype.
@@ -73,23 +77,27 @@ def downsample_target(y: tf.Tensor, factor: int) -> tf.Tensor:
         raise ValueError(f"downsample_target expects [N, H, W, C] or [H, W, C], got shape {y.shape}")
     if factor < 1:
         raise ValueError(f"factor must be >= 1, got {factor}")
+    if mode not in ("max", "mean"):
+        raise ValueError(f"mode must be 'max' or 'mean', got {mode!r}")
     if factor == 1:
         return y
     batched = y if y.shape.rank == 4 else y[tf.newaxis]
     dtype = batched.dtype
     if not dtype.is_floating:
         batched = tf.cast(batched, tf.float32)
-    pooled = tf.nn.max_pool2d(batched, factor, factor, padding="SAME")
+    pool = tf.nn.max_pool2d if mode == "max" else tf.nn.avg_pool2d
+    pooled = pool(batched, factor, factor, padding="SAME")
     pooled = tf.cast(pooled, dtype)
     return pooled if y.shape.rank == 4 else pooled[0]
 
 
-def deep_supervision_targets(y: tf.Tensor, depth: int) -> dict[str, tf.Tensor]:
+def deep_supervision_targets(y: tf.Tensor, depth: int, mode: str = "max") -> dict[str, tf.Tensor]:
     """The target dict for a deep-supervised CANet: `{"probability": y, "side_k": ...}`.
 
     Args:
         y: full-resolution target, `[N, H, W, 1]` or `[H, W, 1]`.
         depth: the model's `depth`.
+        mode: how `downsample_target` pools (`max` for skeletons, `mean` for shapes).
 
     Example:
         >>> targets = deep_supervision_targets(np.zeros((2, 32, 32, 1), "float32"), depth=3)
@@ -98,7 +106,7 @@ def deep_supervision_targets(y: tf.Tensor, depth: int) -> dict[str, tf.Tensor]:
     """
     targets = {"probability": tf.convert_to_tensor(y)}
     for name, factor in canet_side_factors(depth).items():
-        targets[name] = downsample_target(y, factor)
+        targets[name] = downsample_target(y, factor, mode)
     return targets
 
 
@@ -114,9 +122,9 @@ def probability_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, model.output["probability"], name=model.name)
 
 
-def _stage(x, filters: int, blocks: int, prefix: str):
+def _stage(x, filters: int, blocks: int, prefix: str, residual: bool = True):
     for j in range(1, blocks + 1):
-        x = ResidualBlock(filters, name=f"{prefix}_res{j}")(x)
+        x = ResidualBlock(filters, shortcut=residual, name=f"{prefix}_res{j}")(x)
     return x
 
 
@@ -138,6 +146,8 @@ def build_canet(
     distance_scale: float = 32.0,
     name: str = "canet",
     input_channels: int = 1,
+    input_skip: bool = False,
+    residual: bool = True,
 ) -> keras.Model:
     """Builds CANet, a residual U-Net with context attention at the deep encoder stages.
 
@@ -180,6 +190,11 @@ def build_canet(
         name: model name.
         input_channels: must be 1 (a binary shape); accepted so the training code can pass
             it to every model builder.
+        input_skip: add the binary input, as a learned multiple of ±1 (`InputSkip`), to the
+            head's logits: the network then starts as the identity on the shape and learns
+            corrections, for a model that predicts the clean shape (`data.target: shape`).
+        residual: False removes the blocks' shortcuts (a plain U-Net of double convolutions,
+            the ablation's baseline); the layer names stay.
 
     Returns:
         A `keras.Model` from `images` `[N, H, W, 1]` to `probability` `[N, H, W, 1]` (or the
@@ -219,26 +234,28 @@ def build_canet(
 
     skips = {}
     for k in range(1, depth + 1):
-        x = _stage(x, width(k), blocks_per_stage, f"enc{k}")
+        x = _stage(x, width(k), blocks_per_stage, f"enc{k}", residual)
         if k in attention_stages:
             x = ContextAttention(name=f"enc{k}_attention")(x)
         x = layers.Identity(name=f"enc{k}_out")(x)
         skips[k] = x
         x = layers.MaxPooling2D(2, name=f"enc{k}_pool")(x)
 
-    x = _stage(x, width(depth + 1), blocks_per_stage, "bottleneck")
+    x = _stage(x, width(depth + 1), blocks_per_stage, "bottleneck", residual)
     x = layers.Identity(name="bottleneck_out")(x)
 
     outputs = {}
     for k in range(depth, 0, -1):
         x = layers.Conv2DTranspose(width(k), 2, strides=2, padding="same", name=f"dec{k}_up")(x)
         x = layers.Concatenate(name=f"dec{k}_concat")([x, skips[k]])
-        x = _stage(x, width(k), blocks_per_stage, f"dec{k}")
+        x = _stage(x, width(k), blocks_per_stage, f"dec{k}", residual)
         x = layers.Identity(name=f"dec{k}_out")(x)
         if deep_supervision and k > 1:
             outputs[f"side_{k - 1}"] = _sigmoid_head(x, f"side_{k - 1}")
 
     logits = layers.Conv2D(1, 1, name="head", dtype="float32")(x)
+    if input_skip:
+        logits = InputSkip(name="input_skip")([logits, inputs])
     probability = layers.Activation("sigmoid", name="probability", dtype="float32")(logits)
     if not deep_supervision:
         return keras.Model(inputs, probability, name=name)

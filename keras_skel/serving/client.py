@@ -218,6 +218,8 @@ class RestSkeletonizer(Skeletonizer):
             with this threshold (the same graph ops); the served model's own threshold is not
             exposed by the TF Serving API, so `self.threshold` is None otherwise.
         timeout: seconds per request.
+        prune_length: the served model's `prune_length` (its model card), applied when the
+            skeleton is recomputed with `threshold`: the REST API does not expose it either.
 
     Raises:
         ModelNotFoundError: no such model, or not a keras-skel skeleton model.
@@ -229,8 +231,10 @@ class RestSkeletonizer(Skeletonizer):
         (32, 48)
     """
 
-    def __init__(self, url: str, threshold: float | None = None, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, url: str, threshold: float | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 prune_length: int = 0):
         self.client = RestClient(url, timeout=timeout)
+        self.prune_length = int(prune_length)
         self.name = self.client.base_url
         inputs, outputs = self.client.signature("serving_default")
         if "images" not in inputs or not {"skeleton", "probability"} <= set(outputs):
@@ -246,4 +250,4 @@ class RestSkeletonizer(Skeletonizer):
         probability = out["probability"][0, :, :, 0].astype(np.float32)
         if self.threshold is None:
             return Prediction(out["skeleton"][0, :, :, 0].astype(np.uint8), probability)
-        return Prediction(skeleton_from_probability(probability, self.threshold), probability)
+        return Prediction(skeleton_from_probability(probability, self.threshold, self.prune_length), probability)

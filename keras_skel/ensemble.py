@@ -1,0 +1,173 @@
+"""Ensembles: K models trained on K splits (`keras-skel train --folds K`), averaged in one graph.
+
+Panichev & Voloshyna (Pixel SkelNetOn 2019) averaged the probabilities of 8 models trained on
+different train/validation splits and gained about 0.04 F1. Here a *folds directory* holds
+one ordinary training run per member (`fold_1/`, `fold_2/`, …, each resumable on its own)
+and `ensemble.json`, written when every member has finished. Member k trains with seed
+`seed + k - 1`: a different validation split of a folder dataset (or different synthetic
+samples) and a different initialization.
+
+`load_ensemble(dir)` returns one `keras.Model` whose output is the mean of the members'
+probabilities, so everything that takes a Keras model — prediction with TTA, `export` to a
+SavedModel or TFLite — takes an ensemble unchanged, inside one graph. The ensemble's
+threshold is the mean of the members' validation thresholds (each member's validation split
+is training data for the others, so no split is held out from the whole ensemble); its
+post-processing (`prune_length`) must be the members' common one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+from keras_skel.errors import ConfigError, ModelNotFoundError
+
+__all__ = ["ENSEMBLE_FILE", "train_folds", "is_ensemble_dir", "ensemble_info", "build_ensemble", "load_ensemble"]
+
+ENSEMBLE_FILE = "ensemble.json"
+
+
+def _member_dirs(folds_dir: Path, folds: int) -> list[Path]:
+    return [folds_dir / f"fold_{k}" for k in range(1, folds + 1)]
+
+
+def train_folds(cfg, folds_dir: str | Path, folds: int = 3, overwrite: bool = False, verbose: int | str = "auto",
+                command: str | None = None) -> list:
+    """Trains `folds` members into `folds_dir/fold_k/` and writes `folds_dir/ensemble.json`.
+
+    Finished members are kept (so an interrupted folds run resumes where it stopped: the
+    unfinished member from its backup, the next ones from scratch) unless `overwrite`.
+
+    Args:
+        cfg: the recipe (`keras_skel.config.Config`); member k uses `seed + k - 1`.
+        folds_dir: output folder.
+        folds: number of members (≥ 2).
+        overwrite: retrain every member from scratch.
+        verbose: Keras verbosity.
+        command: the command line, recorded.
+
+    Returns:
+        The members' `TrainResult`s (a finished, kept member is loaded as one).
+
+    Raises:
+        ConfigError: `folds` < 2, or the folder holds something else.
+    """
+    from keras_skel.training import TrainResult, train
+
+    if int(folds) < 2:
+        raise ConfigError(f"--folds needs at least 2 members, got {folds}")
+    folds_dir = Path(folds_dir)
+    if folds_dir.is_dir() and (folds_dir / "config.yaml").exists():
+        raise ConfigError(f"{folds_dir} holds a single training run; choose another --out for a folds run")
+    results = []
+    for k, member in enumerate(_member_dirs(folds_dir, int(folds)), start=1):
+        member_cfg = dataclasses.replace(cfg, seed=cfg.seed + k - 1)
+        if (member / "metrics.json").exists() and not overwrite:
+            metrics = json.loads((member / "metrics.json").read_text())
+            val = metrics.get("val", {})
+            results.append(TrainResult(member, metrics["threshold"], val.get("exact", {}).get("f1", float("nan")),
+                                       val.get("tolerant", {}).get("f1", float("nan")),
+                                       metrics.get("train_seconds", 0.0), 0))
+            continue
+        if verbose:
+            print(f"fold {k}/{folds}: training {member} (seed {member_cfg.seed})")
+        results.append(train(member_cfg, member, overwrite=overwrite, verbose=verbose, command=command))
+    record = dict(members=[m.name for m in _member_dirs(folds_dir, int(folds))], folds=int(folds),
+                  seeds=[cfg.seed + k for k in range(int(folds))], command=command,
+                  thresholds=[r.threshold for r in results])
+    (folds_dir / ENSEMBLE_FILE).write_text(json.dumps(record, indent=2))
+    return results
+
+
+def is_ensemble_dir(path: str | Path) -> bool:
+    """True for a finished folds directory (it has `ensemble.json`)."""
+    return (Path(path) / ENSEMBLE_FILE).is_file()
+
+
+def _read_record(folds_dir: Path) -> dict:
+    try:
+        record = json.loads((folds_dir / ENSEMBLE_FILE).read_text())
+        members = [folds_dir / name for name in record["members"]]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ModelNotFoundError(f"{folds_dir / ENSEMBLE_FILE} is not a readable ensemble record: {err}") from None
+    missing = [str(m) for m in members if not (m / "best.keras").is_file() or not (m / "model.json").is_file()]
+    if missing:
+        raise ModelNotFoundError(f"ensemble {folds_dir}: member runs missing or unfinished: {', '.join(missing)}")
+    record["member_dirs"] = members
+    return record
+
+
+def ensemble_info(folds_dir: str | Path) -> dict:
+    """The ensemble's `model.json`-like description, made from its members' records."""
+    from keras_skel.inference import read_model_info
+
+    folds_dir = Path(folds_dir)
+    record = _read_record(folds_dir)
+    infos = [read_model_info(m) for m in record["member_dirs"]]
+    prunes = {int(i.get("prune_length", 0)) for i in infos}
+    if len(prunes) != 1:
+        raise ConfigError(f"ensemble {folds_dir}: members disagree on prune_length ({sorted(prunes)}); "
+                          "an ensemble averages probabilities that one post-processing must follow")
+    stride = 1
+    for info in infos:
+        stride = math.lcm(stride, int(info.get("stride", 1)))
+    first = infos[0]
+    return dict(
+        task=first.get("task", "shapes"),
+        threshold=round(sum(float(i["threshold"]) for i in infos) / len(infos), 4),
+        prune_length=prunes.pop(),
+        target=first.get("target", "skeleton"),
+        stride=stride,
+        input=first.get("input", "shape"),
+        input_channels=first.get("input_channels", 1),
+        image_size=first.get("image_size"),
+        model=f"ensemble of {len(infos)} x {first.get('model')}",
+        members=[str(m.resolve()) for m in record["member_dirs"]],
+        data=first.get("data"),
+        command=record.get("command"),
+    )
+
+
+def build_ensemble(models: Sequence, name: str = "ensemble"):
+    """One `keras.Model`: input `images` → mean of the members' `probability` outputs.
+
+    Members must take the same input (`[N, H, W, C]`); deep-supervised models contribute
+    their full-resolution output only. Each member becomes a nested model `member_k`.
+    """
+    import keras
+
+    from keras_skel.models.canet import probability_model
+
+    if not models:
+        raise ConfigError("an ensemble needs at least one member")
+    members = [probability_model(m) for m in models]
+    channels = {int(m.input_shape[-1]) for m in members}
+    if len(channels) != 1:
+        raise ConfigError(f"ensemble members take different input channels: {sorted(channels)}")
+    inputs = keras.Input(shape=(None, None, channels.pop()), name="images")
+    outputs = []
+    for k, member in enumerate(members, start=1):
+        wrapped = keras.Model(member.inputs, member.output, name=f"member_{k}")
+        outputs.append(wrapped(inputs))
+    probability = outputs[0] if len(outputs) == 1 else keras.layers.Average(name="probability", dtype="float32")(outputs)
+    return keras.Model(inputs, probability, name=name)
+
+
+def load_ensemble(folds_dir: str | Path):
+    """`(model, info)` of a folds directory: the averaged `keras.Model` and `ensemble_info`."""
+    import keras
+
+    import keras_skel.layers  # noqa: F401  (custom layers for deserialization)
+
+    folds_dir = Path(folds_dir)
+    info = ensemble_info(folds_dir)
+    models = []
+    for member in info["members"]:
+        try:
+            models.append(keras.saving.load_model(Path(member) / "best.keras", compile=False))
+        except Exception as err:  # Keras raises many types for a damaged archive
+            raise ModelNotFoundError(f"ensemble member {member}: could not load best.keras: {err}") from None
+    return build_ensemble(models), info

@@ -105,6 +105,27 @@ def data_synth(task, count, size, out_dir, seed, noise, noise_style, split, clea
     click.echo(f"wrote {n} samples to {out_dir}")
 
 
+@data.command("convert")
+@click.argument("src", type=click.Path())
+@click.option("--from", "layout", type=click.Choice(["skelneton"]), required=True,
+              help="The source layout: skelneton = Pixel SkelNetOn label images (white shape, blue skeleton) "
+                   "or coords_/skelpoints_/skeledges_<name>.txt point files.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output dataset folder.")
+@click.option("--overwrite", is_flag=True, help="Write into a folder that already holds samples.")
+def data_convert(src, layout, out_dir, overwrite):
+    """Convert a published dataset layout to OUT/shapes + OUT/skeletons (train, evaluate).
+
+    \b
+    Example:
+      keras-skel data convert --from skelneton skelneton/val --out data/skelneton_val
+      keras-skel evaluate --model canet_shapes --data data/skelneton_val --tolerance 0
+    """
+    from keras_skel.data.skelneton import convert_skelneton
+
+    n = convert_skelneton(src, out_dir, overwrite=overwrite)
+    click.echo(f"converted {n} samples from {src} to {out_dir}")
+
+
 @cli.command()
 @click.argument("recipe")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",

@@ -115,12 +115,14 @@ def ensemble_info(folds_dir: str | Path) -> dict:
     for info in infos:
         stride = math.lcm(stride, int(info.get("stride", 1)))
     first = infos[0]
+    limits = [int(i["max_size"]) for i in infos if i.get("max_size")]
     return dict(
         task=first.get("task", "shapes"),
         threshold=round(sum(float(i["threshold"]) for i in infos) / len(infos), 4),
         prune_length=prunes.pop(),
         target=first.get("target", "skeleton"),
         stride=stride,
+        max_size=min(limits) // stride * stride if limits else None,
         input=first.get("input", "shape"),
         input_channels=first.get("input_channels", 1),
         image_size=first.get("image_size"),

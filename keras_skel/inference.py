@@ -124,10 +124,13 @@ class KerasSkeletonizer(Skeletonizer):
         name: for reports.
         tta: average the 8 D4 transforms (test-time augmentation, 8× the compute).
         prune_length: spur pruning after thinning (`probability_to_skeleton`; 0 = off).
+        max_size: the largest side the model runs whole (a CANet's attention memory,
+            `canet_max_size`); larger images run as overlapping tiles of that size
+            (`tiled_probability`). None = no limit.
     """
 
     def __init__(self, model, threshold: float = DEFAULT_THRESHOLD, stride: int | None = None,
-                 name: str = "keras", tta: bool = False, prune_length: int = 0):
+                 name: str = "keras", tta: bool = False, prune_length: int = 0, max_size: int | None = None):
         import tensorflow as tf
 
         from keras_skel.export.graph import probability_of
@@ -138,6 +141,7 @@ class KerasSkeletonizer(Skeletonizer):
         self.name = name + (" +TTA" if tta else "")
         self.tta = tta
         self.prune_length = int(prune_length)
+        self.max_size = None if max_size is None else int(max_size)
         channels = model.input_shape[-1]
 
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)])
@@ -147,8 +151,14 @@ class KerasSkeletonizer(Skeletonizer):
         self._probability_fn = probability_fn
 
     def probability(self, shape: np.ndarray) -> np.ndarray:
-        images = as_binary(shape).astype(np.float32)[None, :, :, None]
-        return self._probability_fn(images).numpy()[0, :, :, 0]
+        binary = as_binary(shape)
+
+        def run(image):
+            return self._probability_fn(image.astype(np.float32)[None, :, :, None]).numpy()[0, :, :, 0]
+
+        if self.max_size is not None and max(binary.shape) > self.max_size:
+            return tiled_probability(run, binary, (self.max_size, self.max_size), TILE_OVERLAP)
+        return run(binary)
 
     def predict(self, shape: np.ndarray) -> Prediction:
         probability = self.probability(shape)
@@ -210,11 +220,18 @@ class SavedModelSkeletonizer(Skeletonizer):
         self._baked = self.card.get("threshold")
         self.threshold = self._baked if threshold is None else float(threshold)
         self.prune_length = int(self.card.get("prune_length", 0))
+        self.max_size = self.card.get("max_size")
         self.name = str(self.path)
 
     def predict(self, shape: np.ndarray) -> Prediction:
-        images = as_binary(shape).astype(np.float32)[None, :, :, None]
-        out = self._fn(images=images)
+        binary = as_binary(shape)
+        if self.max_size is not None and max(binary.shape) > self.max_size:
+            # Too large to run whole (attention memory): overlapping tiles, post-processed here.
+            probability = tiled_probability(
+                lambda tile: self._fn(images=tile.astype(np.float32)[None, :, :, None])["probability"].numpy()[0, :, :, 0],
+                binary, (self.max_size, self.max_size), TILE_OVERLAP)
+            return Prediction(skeleton_from_probability(probability, self.threshold, self.prune_length), probability)
+        out = self._fn(images=binary.astype(np.float32)[None, :, :, None])
         probability = out["probability"].numpy()[0, :, :, 0]
         if self.threshold != self._baked:
             skeleton = skeleton_from_probability(probability, self.threshold, self.prune_length)
@@ -281,6 +298,9 @@ class TFLiteSkeletonizer(Skeletonizer):
                               "pass threshold= (it is in the model card of the SavedModel exported with it)")
         probability = tiled_probability(lambda tile: self._run(tile)["probability"], binary, self.size, self.overlap)
         return Prediction(skeleton_from_probability(probability, self.threshold, self.prune_length), probability)
+
+TILE_OVERLAP = 32  # px each tile shares with its neighbours (it keeps its centre)
+
 
 def tiled_probability(fn, binary: np.ndarray, tile: tuple[int, int], overlap: int) -> np.ndarray:
     """Runs `fn` (a `[th, tw]` binary tile → probability) over overlapping tiles of `binary`
@@ -375,7 +395,7 @@ def _load_keras(path: Path, threshold: float | None, tta: bool = False) -> Keras
                           stacklevel=3)
             threshold = DEFAULT_THRESHOLD
     return KerasSkeletonizer(model, threshold, info.get("stride"), name=str(path), tta=tta,
-                             prune_length=int(info.get("prune_length", 0)))
+                             prune_length=int(info.get("prune_length", 0)), max_size=info.get("max_size"))
 
 
 def model_search_path() -> list[Path]:
@@ -480,7 +500,8 @@ def load(spec: Any = "classical", threshold: float | None = None, tta: bool = Fa
 
         model, info = load_ensemble(path)
         return KerasSkeletonizer(model, info["threshold"] if threshold is None else threshold, info["stride"],
-                                 name=str(path), tta=tta, prune_length=info["prune_length"])
+                                 name=str(path), tta=tta, prune_length=info["prune_length"],
+                                 max_size=info.get("max_size"))
     if path.is_file() and path.suffix == ".keras":
         return _load_keras(path, threshold, tta)
     if path.is_file() and path.suffix == ".tflite":

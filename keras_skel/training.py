@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -380,6 +381,17 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
                        strategy.num_replicas_in_sync)
 
 
+def _max_size(cfg) -> int | None:
+    """The largest input side the model runs whole (attention memory), None for no limit."""
+    if cfg.model.name != "canet":
+        return None
+    from keras_skel.models.canet import build_canet, canet_max_size
+
+    defaults = {k: v.default for k, v in inspect.signature(build_canet).parameters.items()}
+    params = {**defaults, **dict(cfg.model.params)}
+    return canet_max_size(params["attention_stages"], params["depth"])
+
+
 def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float, policy: str,
                 command: str | None, replicas: int) -> TrainResult:
     """Picks the threshold on validation with the best checkpoint and writes the run record."""
@@ -397,7 +409,7 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
         model.save(best_path)
     model = probability_model(model)
     skeletonizer = KerasSkeletonizer(model, stride=infer_stride(model), name=str(best_path),
-                                     prune_length=cfg.eval.prune_length)
+                                     prune_length=cfg.eval.prune_length, max_size=_max_size(cfg))
     probabilities = [skeletonizer.probability(shape) for _, shape, _ in splits.val]
     gts = [skeleton for _, _, skeleton in splits.val]
     threshold, table = search_threshold(probabilities, gts, cfg.eval.thresholds,
@@ -411,7 +423,7 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
         scores[key] = {k: result[k] for k in ("precision", "recall", "f1", "mean_image_f1")}
 
     info = dict(task=cfg.task, threshold=threshold, prune_length=cfg.eval.prune_length, target=cfg.data.target,
-                stride=skeletonizer.stride, input="shape",
+                stride=skeletonizer.stride, max_size=skeletonizer.max_size, input="shape",
                 input_channels=int(model.input_shape[-1]), image_size=list(cfg.data.image_size),
                 model=cfg.model.name, data=splits.description, command=command)
     (run_dir / MODEL_INFO_FILE).write_text(json.dumps(info, indent=2))

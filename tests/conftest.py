@@ -45,13 +45,33 @@ def exported_tiny(tiny_run, tmp_path_factory):
     return export_run(tiny_run.run_dir, "tiny", root=root, tflite=True, tflite_size=(64, 64), command="pytest")
 
 
-@pytest.fixture(scope="session")
-def canet_exported(tmp_path_factory):
-    """A tiny deep-supervised CANet trained briefly and exported (SavedModel + 64×64 TFLite)."""
+CANET_VARIANTS = ("single", "ensemble_tta", "shape_target")
+
+
+@pytest.fixture(scope="session", params=CANET_VARIANTS)
+def canet_exported(request, tmp_path_factory):
+    """Tiny deep-supervised CANets trained briefly and exported (SavedModel + 64×64 TFLite):
+    a single model; an ensemble of 2 (`train --folds 2`) exported with D4 TTA; a model that
+    predicts the clean shape (input skip, spur pruning in the post-processing).
+
+    Yields `(run_dir, tta, ExportResult)`: `load(run_dir, tta=tta)` is the Keras reference."""
     from keras_skel.config import load_config
+    from keras_skel.ensemble import train_folds
     from keras_skel.export import export_run
     from keras_skel.training import train
 
-    run = train(load_config("canet_tiny"), tmp_path_factory.mktemp("runs") / "canet", verbose=0)
+    variant = request.param
+    runs = tmp_path_factory.mktemp("runs")
+    tta = variant == "ensemble_tta"
+    if variant == "single":
+        run_dir = train(load_config("canet_tiny"), runs / "canet", verbose=0).run_dir
+    elif variant == "ensemble_tta":
+        run_dir = runs / "folds"
+        train_folds(load_config("canet_tiny", ["train.epochs=1"]), run_dir, 2, verbose=0)
+    else:
+        overrides = ["data.target=shape", "model.params.input_skip=true", "model.params.input_kind=shape_distance",
+                     "loss.params.w_pos=0.5", "loss.params.w_neg=0.5", "train.optimizer=adam",
+                     "train.learning_rate=0.001", "eval.prune_length=10"]
+        run_dir = train(load_config("canet_tiny", overrides), runs / "shape", verbose=0).run_dir
     root = tmp_path_factory.mktemp("canet_models")
-    return run, export_run(run.run_dir, "canet", root=root, tflite=True, tflite_size=(64, 64))
+    return run_dir, tta, export_run(run_dir, "canet", root=root, tflite=True, tflite_size=(64, 64), tta=tta)

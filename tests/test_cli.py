@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from keras_skel.cli import cli
 
-COMMANDS = [["data", "synth"], ["train"], ["evaluate"], ["predict"], ["demo"]]
+COMMANDS = [["data", "synth"], ["data", "convert"], ["train"], ["evaluate"], ["predict"], ["demo"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

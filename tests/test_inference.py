@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import keras_skel
-from keras_skel.errors import DataError, ModelNotFoundError
+from keras_skel.errors import ConfigError, DataError, ModelNotFoundError
 from keras_skel.inference import KerasSkeletonizer, as_binary, load
 
 
@@ -58,3 +58,36 @@ def test_keras_skeletonizer_any_size_uses_graph_thinning(tiny_run):
     np.testing.assert_array_equal(skel, skeletonize(prob >= model.threshold).astype(np.uint8))
     # The API takes a loaded model, a run dir, or the .keras file.
     np.testing.assert_array_equal(keras_skel.skeletonize(shape, model=tiny_run.run_dir / "best.keras"), skel)
+
+
+def test_canet_runs_large_inputs_as_tiles(tmp_path):
+    """A CANet with attention at stage 1 has a small whole-input limit: larger images are tiled
+    by the Keras and SavedModel paths (same result), and the exported graph refuses them."""
+    import json
+
+    import tensorflow as tf
+
+    from keras_skel.config import load_config
+    from keras_skel.data.synthetic import make_shape_sample
+    from keras_skel.export import export_run
+    from keras_skel.models.canet import canet_max_size
+    from keras_skel.training import train
+
+    cfg = load_config("canet_tiny", ["model.params.attention_stages=[1,2,3]", "train.epochs=1",
+                                     "train.steps_per_epoch=1", "data.val_count=2"])
+    train(cfg, tmp_path / "run", verbose=0)
+    info = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert info["max_size"] == canet_max_size((1, 2, 3), 3) == 128
+    keras_model = load(tmp_path / "run")
+    shape = make_shape_sample(2, 5, (200, 136), 2.0)[0]
+    tiled = keras_model.predict(shape)
+    assert tiled.skeleton.shape == shape.shape
+    exported = export_run(tmp_path / "run", "att", root=tmp_path / "models")
+    saved = load(exported.saved_model)
+    assert saved.max_size == 128
+    np.testing.assert_allclose(saved.predict(shape).probability, tiled.probability, atol=1e-5)
+    raw = tf.saved_model.load(str(exported.saved_model)).signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="tiles"):
+        raw(images=tf.zeros((1, 136, 64, 1)))
+    with pytest.raises(ConfigError, match="tflite-size"):
+        export_run(tmp_path / "run", "att2", root=tmp_path / "models", tflite=True, tflite_size=(256, 256))

@@ -173,3 +173,33 @@ def test_init_from_runs_through_train(tiny_run, tmp_path):
     assert yaml.safe_load((tmp_path / "ft" / "config.yaml").read_text())["train"]["init_from"] == str(tiny_run.run_dir)
     r = CliRunner().invoke(cli, ["train", "unet_tiny", "--init-from", "no_such_model", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "no Keras model found" in r.output
+
+
+def test_shape_target_run_records_its_post_processing(tmp_path):
+    from keras_skel.inference import load
+
+    overrides = ["data.target=shape", "model.params.input_skip=true", "eval.prune_length=10",
+                 "train.optimizer=adam", "train.learning_rate=0.001", "train.epochs=1"]
+    train(load_config("canet_tiny", overrides), tmp_path / "run", verbose=0)
+    info = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert info["target"] == "shape" and info["prune_length"] == 10
+    assert load(tmp_path / "run").prune_length == 10
+
+
+def test_folder_shape_target_reads_clean_shapes(tmp_path):
+    import numpy as np
+
+    from keras_skel.data.datasets import folder
+    from keras_skel.data.synthetic import make_shape_sample, write_shapes_dataset
+    from keras_skel.errors import DataError
+
+    write_shapes_dataset(tmp_path / "ds", 4, (64, 64), seed=1, noise=2.0, progress=False, with_clean=True)
+    splits = folder(str(tmp_path / "ds"), seed=0, val_fraction=0.25, target="shape")
+    (sample_id, shape, _), = splits.val
+    clean = make_shape_sample(1, int(sample_id), (64, 64), 0.0)[0]
+    np.testing.assert_array_equal(splits.val_targets[0], clean.astype(bool))
+    _, target = next(iter(splits.train))
+    assert set(np.unique(target.numpy())) <= {0.0, 1.0}
+    (tmp_path / "ds" / "clean" / "000002.png").unlink()
+    with pytest.raises(DataError, match="000002"):
+        folder(str(tmp_path / "ds"), seed=0, target="shape")

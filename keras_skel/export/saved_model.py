@@ -83,7 +83,8 @@ def load_run(run_dir: str | Path):
     return model, info, metrics
 
 
-def build_archive(model, threshold: float, stride: int, tta: bool = False, prune_length: int = 0):
+def build_archive(model, threshold: float, stride: int, tta: bool = False, prune_length: int = 0,
+                  max_size: int | None = None):
     """An `ExportArchive` with the `serving_default` and `predict_png` endpoints."""
     import keras
     import tensorflow as tf
@@ -94,12 +95,12 @@ def build_archive(model, threshold: float, stride: int, tta: bool = False, prune
     archive.track(model)
     archive.add_endpoint(
         "serving_default",
-        lambda images: skeletonize_images(model, images, threshold, stride, tta, prune_length),
+        lambda images: skeletonize_images(model, images, threshold, stride, tta, prune_length, max_size),
         input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32, name="images")],
     )
     archive.add_endpoint(
         "predict_png",
-        make_png_fn(model, threshold, stride, tta, prune_length),
+        make_png_fn(model, threshold, stride, tta, prune_length, max_size),
         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
     )
     return archive
@@ -157,6 +158,9 @@ def export_run(
                           "choose another --version")
     if tflite_size[0] % stride or tflite_size[1] % stride:
         raise ConfigError(f"TFLite size {tflite_size} must be a multiple of the model stride {stride}")
+    if tflite and info.get("max_size") and max(tflite_size) > int(info["max_size"]):
+        raise ConfigError(f"TFLite size {tflite_size} exceeds the model's largest whole input {info['max_size']} "
+                          "(context attention memory); choose a smaller --tflite-size (larger images are tiled)")
 
     card = dict(
         name=name,
@@ -168,7 +172,8 @@ def export_run(
         target=info.get("target", "skeleton"),
         stride=stride,
         tta=tta,
-        # Fully convolutional: no maximum input size (models with one record it here).
+        # The largest side run whole (context attention memory); None = no limit. Larger
+        # inputs are tiled by the Python skeletonizers and refused by the graph.
         max_size=info.get("max_size"),
         training_image_size=info.get("image_size"),
         inputs={
@@ -208,7 +213,7 @@ def export_run(
                                                 prune_length)
         card["tflite"] = {path.name: quantization for path, quantization in zip(flatbuffers, quantize)}
 
-    archive = build_archive(model, threshold, stride, tta, prune_length)
+    archive = build_archive(model, threshold, stride, tta, prune_length, info.get("max_size"))
     with atomic_directory(model_dir / str(version), force=force) as tmp:
         archive.write_out(str(tmp), verbose=False)
         (tmp / MODEL_CARD).parent.mkdir(parents=True, exist_ok=True)

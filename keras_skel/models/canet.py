@@ -26,6 +26,7 @@ from keras_skel.registry import MODELS
 
 __all__ = [
     "build_canet",
+    "canet_max_size",
     "canet_stride",
     "canet_side_factors",
     "downsample_target",
@@ -37,6 +38,28 @@ __all__ = [
 def canet_stride(depth: int) -> int:
     """Side lengths a CANet of `depth` pooling stages accepts must be multiples of this."""
     return 2**depth
+
+
+def canet_max_size(attention_stages: Sequence[int], depth: int = 5, budget_bytes: int = 2**30) -> int | None:
+    """The largest square side a CANet runs whole: its first attention stage's `(H·W)²`
+    float32 matrix stays within `budget_bytes` per image (1 GiB: a 128² stage).
+
+    Larger inputs are run as overlapping tiles of this size by the prediction path
+    (`KerasSkeletonizer`, `SavedModelSkeletonizer`); the exported graph refuses them with a
+    clear error. None without attention (no limit). The side is a multiple of the stride.
+
+    Example:
+        >>> canet_max_size((3, 4, 5)), canet_max_size((1, 2, 3, 4, 5)), canet_max_size(())
+        (512, 128, None)
+    """
+    stages = [int(k) for k in attention_stages]
+    if not stages:
+        return None
+    positions = int((budget_bytes // 4) ** 0.5)  # positions per attention row
+    stage_side = int(positions ** 0.5)  # square stage side
+    side = stage_side * 2 ** (min(stages) - 1)
+    stride = canet_stride(depth)
+    return max(stride, side // stride * stride)
 
 
 def canet_side_factors(depth: int) -> dict[str, int]:

@@ -266,3 +266,65 @@ def test_shapes_source_batches_and_clean_exit():
         pytest.fail(f"script using shapes_source did not exit within 180 s: {err.stdout!r}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "OK" in result.stdout
+
+
+def test_heldout_split_uses_only_fonts_and_kinds_training_never_sees(monkeypatch):
+    from keras_skel.data import synthetic
+
+    used = []
+    real_font = synthetic._font
+
+    def recording_font(name, size):
+        used.append(name)
+        return real_font(name, size)
+
+    monkeypatch.setattr(synthetic, "_font", recording_font)
+    for index in range(12):
+        assert family_of(3, index, "heldout") in ("animal", "glyph")
+        make_shape_sample(3, index, (96, 96), 0.0, split="heldout", family="glyph")
+    assert used and set(used) <= set(synthetic._HELDOUT_FONTS)
+    used.clear()
+    for index in range(24):
+        make_shape_sample(3, index, (96, 96), 0.0, split="train", family="glyph")
+        make_shape_sample(3, index, (96, 96), 0.0, split="train", family="holes")
+    assert used and not set(used) & set(synthetic._HELDOUT_FONTS)
+    # Birds are the held-out animals: the training split draws every other kind, never them.
+    assert set(synthetic._TRAIN_VARIANTS["animal"]) == set(synthetic._VARIANTS["animal"]) - {"bird"}
+    assert set(synthetic._HELDOUT_VARIANTS["animal"]) == {"bird"}
+    with pytest.raises(ValueError, match="split"):
+        make_shape_sample(3, 0, (64, 64), split="test")
+    with pytest.raises(ValueError, match="blob"):
+        make_shape_sample(3, 0, (64, 64), split="heldout", family="blob")
+
+
+def test_bump_noise_is_local_and_keeps_topology():
+    field_changed, bump_changed = 0, 0
+    for index in range(24):
+        noisy, target, clean = make_shape_sample(9, index, (128, 128), 3.0, noise_style="bumps", with_clean=True)
+        np.testing.assert_array_equal(clean, make_shape_sample(9, index, (128, 128), 0.0)[0])
+        np.testing.assert_array_equal(target, skeleton_target(clean))
+        assert _n_parts(noisy) == _n_parts(clean) and _n_holes(noisy) == _n_holes(clean)
+        bump_changed += int((noisy != clean).sum())
+        field = make_shape_sample(9, index, (128, 128), 3.0, noise_style="field")[0]
+        field_changed += int((field != clean).sum())
+        dist_out = cv2.distanceTransform(1 - clean, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        assert dist_out[(noisy != clean) & (clean == 0)].max(initial=0) <= 3.5
+    # Separate bumps move far fewer boundary pixels than the everywhere-wavering field.
+    assert 0 < bump_changed < 0.6 * field_changed
+    with pytest.raises(ValueError, match="noise style"):
+        make_shape_sample(9, 0, (64, 64), 2.0, noise_style="waves")
+
+
+def test_write_shapes_dataset_writes_clean_shapes_and_records_options(tmp_path):
+    import json
+
+    out = tmp_path / "ds"
+    write_shapes_dataset(out, 3, (64, 64), seed=4, noise=2.0, progress=False, split="heldout",
+                         noise_style="bumps", with_clean=True)
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["split"] == "heldout" and info["noise_style"] == "bumps"
+    assert "--split heldout" in info["command"] and "--clean" in info["command"]
+    for i in range(3):
+        shape, _, clean = make_shape_sample(4, i, (64, 64), 2.0, split="heldout", noise_style="bumps", with_clean=True)
+        np.testing.assert_array_equal(_read_png(out / "clean" / f"{i:06d}.png") // 255, clean)
+        np.testing.assert_array_equal(_read_png(out / "shapes" / f"{i:06d}.png") // 255, shape)

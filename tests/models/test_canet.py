@@ -157,3 +157,30 @@ def test_export_archive_serves_dynamic_sizes(tmp_path):
         assert out["skeleton"].dtype == tf.uint8 and tuple(out["skeleton"].shape) == (n, h, w, 1)
         want = skeletonize_images(model, tf.constant(images), 0.5, stride)["probability"]
         np.testing.assert_allclose(out["probability"].numpy(), want.numpy(), atol=1e-5)
+
+
+def test_downsample_target_mean_mode_keeps_the_area_fraction():
+    y = np.zeros((1, 4, 4, 1), "float32")
+    y[0, :3, :2, 0] = 1
+    out = downsample_target(y, 2, mode="mean")[0, :, :, 0].numpy()
+    np.testing.assert_allclose(out, [[1.0, 0.0], [0.5, 0.0]])
+    assert set(deep_supervision_targets(y, 3, "mean")) == {"probability", "side_1", "side_2"}
+    with pytest.raises(ValueError, match="mode"):
+        downsample_target(y, 2, mode="median")
+
+
+def test_input_skip_starts_from_the_input_shape():
+    model = build_canet(**TINY, deep_supervision=False, input_skip=True)
+    head = model.get_layer("head")
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])  # the network's own say: none
+    x = _shapes(2, 32, 32)
+    p = model.predict(x, verbose=0)
+    expected = 1 / (1 + np.exp(-3.0 * (2 * x - 1)))
+    np.testing.assert_allclose(p, expected, atol=1e-5)
+
+
+def test_plain_unet_variant_has_no_shortcuts():
+    plain = build_canet(**TINY, deep_supervision=False, residual=False)
+    residual = build_canet(**TINY, deep_supervision=False)
+    assert all(not layer.shortcut for layer in plain.layers if hasattr(layer, "shortcut"))
+    assert plain.count_params() < residual.count_params()  # no 1x1 projections

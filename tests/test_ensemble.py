@@ -1,0 +1,66 @@
+"""Ensembles: `train --folds K`, the averaged model, loading and exporting a folds directory."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from keras_skel.cli import cli
+from keras_skel.config import load_config
+from keras_skel.ensemble import build_ensemble, ensemble_info, is_ensemble_dir, train_folds
+from keras_skel.errors import ConfigError, ModelNotFoundError
+from keras_skel.inference import KerasSkeletonizer, load
+from keras_skel.models.canet import build_canet, probability_model
+
+TINY = dict(base_filters=4, depth=2, blocks_per_stage=1, attention_stages=(2,))
+
+
+def test_ensemble_output_is_the_mean_of_its_members():
+    members = [build_canet(**TINY, name=f"m{seed}") for seed in range(3)]
+    ensemble = build_ensemble(members)
+    x = (np.random.default_rng(0).random((2, 16, 16, 1)) > 0.5).astype("float32")
+    expected = np.mean([probability_model(m).predict(x, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(ensemble.predict(x, verbose=0), expected, atol=1e-6)
+    with pytest.raises(ConfigError, match="at least one"):
+        build_ensemble([])
+
+
+def test_folds_train_resume_load_and_describe(tmp_path):
+    cfg = load_config("canet_tiny", ["train.epochs=1", "train.steps_per_epoch=2"])
+    results = train_folds(cfg, tmp_path / "ens", 2, verbose=0, command="pytest")
+    assert [r.run_dir.name for r in results] == ["fold_1", "fold_2"] and is_ensemble_dir(tmp_path / "ens")
+    seeds = [json.loads((tmp_path / "ens" / f"fold_{k}" / "config.yaml").read_text().split("seed: ")[1].split()[0])
+             for k in (1, 2)]
+    assert seeds == [0, 1]  # members differ in seed: split, samples and initialization
+    info = ensemble_info(tmp_path / "ens")
+    assert info["threshold"] == pytest.approx(np.mean([r.threshold for r in results]), abs=1e-4)
+    assert info["stride"] == 8 and len(info["members"]) == 2  # canet_tiny: depth 3
+    model = load(tmp_path / "ens")
+    assert isinstance(model, KerasSkeletonizer) and model.skeletonize(np.ones((20, 28), bool)).shape == (20, 28)
+    # Finished members are kept: a second call trains nothing.
+    before = (tmp_path / "ens" / "fold_1" / "best.keras").stat().st_mtime
+    train_folds(cfg, tmp_path / "ens", 2, verbose=0)
+    assert (tmp_path / "ens" / "fold_1" / "best.keras").stat().st_mtime == before
+    # A missing member is reported, not half-loaded.
+    (tmp_path / "ens" / "fold_2" / "best.keras").unlink()
+    with pytest.raises(ModelNotFoundError, match="fold_2"):
+        load(tmp_path / "ens")
+
+
+def test_folds_refuses_one_member_and_single_run_dirs(tmp_path, tiny_run):
+    cfg = load_config("canet_tiny")
+    with pytest.raises(ConfigError, match="at least 2"):
+        train_folds(cfg, tmp_path / "x", 1)
+    with pytest.raises(ConfigError, match="single training run"):
+        train_folds(cfg, tiny_run.run_dir, 2)
+
+
+def test_cli_train_folds(tmp_path):
+    out = tmp_path / "folds"
+    r = CliRunner().invoke(cli, ["train", "canet_tiny", "--folds", "2", "--set", "train.epochs=1",
+                                 "--set", "train.steps_per_epoch=1", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "fold 2:" in r.output and is_ensemble_dir(out)
+    assert "ensemble of 2" in json.dumps(ensemble_info(out)["model"])

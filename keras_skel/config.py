@@ -48,7 +48,8 @@ class DataConfig:
     shape: the model denoises the input and the ground-truth rule skeletonizes its output,
     see `EvalConfig.prune_length`); folders give the clean shape in an optional `clean/`
     subfolder (else the input shape is its own target). `split` and `noise_style` choose the
-    synthetic shapes' variants and boundary noise (`keras_skel.data.synthetic`).
+    synthetic shapes' variants and boundary noise (`keras_skel.data.synthetic`);
+    `clean_fraction` of them stay noise-free.
     """
 
     source: str = "synthetic_shapes"
@@ -65,6 +66,7 @@ class DataConfig:
     target: str = "skeleton"
     split: str = "all"
     noise_style: str = "field"
+    clean_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -119,12 +121,18 @@ class EvalConfig:
     this many pixels and thin again (`keras_skel.ops.prune_spurs`; 10 is the
     ground-truth rule of DESIGN.md §3, what a `data.target: shape` model needs); 0 = off.
     Stored with the run and baked into exports.
+
+    `skip_scale_offsets`: for a model with an input skip (`InputSkip`, clean-shape models),
+    also try the learned skip scale plus each offset, jointly with the thresholds, on the
+    validation split, and keep the best (a larger scale leaves more of the input unchanged);
+    empty = keep the learned scale.
     """
 
     tolerance: float = 2.0
     threshold_tolerance: float = 0.0
     thresholds: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
     prune_length: int = 0
+    skip_scale_offsets: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -260,6 +268,8 @@ def _check_values(cfg: Config, origin: str) -> None:
     if not cfg.eval.thresholds or not all(0 < t < 1 for t in cfg.eval.thresholds):
         problems.append("eval.thresholds must be a non-empty list of values in (0, 1), "
                         f"got {list(cfg.eval.thresholds)}")
+    if not 0.0 <= cfg.data.clean_fraction <= 1.0:
+        problems.append(f"data.clean_fraction must be in [0, 1], got {cfg.data.clean_fraction}")
     if cfg.eval.prune_length < 0:
         problems.append(f"eval.prune_length must be >= 0 (0 = no pruning), got {cfg.eval.prune_length}")
     if problems:

@@ -24,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from keras_skel.config import Config, config_from_dict, config_to_dict
@@ -392,6 +393,37 @@ def _max_size(cfg) -> int | None:
     return canet_max_size(params["attention_stages"], params["depth"])
 
 
+def _calibrate_input_skip(cfg, full_model, model, skeletonizer, splits, best_path: Path) -> list[dict]:
+    """Tries the input skip's scale plus each `eval.skip_scale_offsets` jointly with the
+    thresholds on validation, keeps the best in the model (re-saving `best.keras`); returns the
+    table. The network runs once: its logits before the skip are reused for every scale."""
+    import keras
+
+    from keras_skel.inference import KerasSkeletonizer
+    from keras_skel.metrics.threshold import search_threshold
+
+    skip = model.get_layer("input_skip")
+    logits_model = keras.Model(model.inputs, skip.input[0])
+    raw = KerasSkeletonizer(logits_model, stride=skeletonizer.stride, max_size=skeletonizer.max_size)
+    logits = [raw.probability(shape) for _, shape, _ in splits.val]
+    signs = [2.0 * (shape > 0) - 1.0 for _, shape, _ in splits.val]
+    gts = [skeleton for _, _, skeleton in splits.val]
+    learned = float(skip.scale.numpy())
+    table = []
+    for offset in (0.0, *[float(o) for o in cfg.eval.skip_scale_offsets if float(o) != 0.0]):
+        scale = learned + offset
+        probabilities = [1.0 / (1.0 + np.exp(-(z + scale * sign))) for z, sign in zip(logits, signs)]
+        threshold, rows = search_threshold(probabilities, gts, cfg.eval.thresholds,
+                                           skeletonizer.skeleton_from_probability, cfg.eval.threshold_tolerance)
+        f1 = max(row["f1"] for row in rows)
+        table.append(dict(scale=round(scale, 4), offset=offset, threshold=threshold, f1=f1))
+    best = max(table, key=lambda row: (row["f1"], -abs(row["offset"])))
+    if best["offset"] != 0.0:
+        skip.scale.assign(best["scale"])
+        full_model.save(best_path)
+    return table
+
+
 def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float, policy: str,
                 command: str | None, replicas: int) -> TrainResult:
     """Picks the threshold on validation with the best checkpoint and writes the run record."""
@@ -404,14 +436,18 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
 
     best_path = run_dir / "best.keras"
     if best_path.exists():
-        model = keras.saving.load_model(best_path, compile=False)
+        full_model = keras.saving.load_model(best_path, compile=False)
     else:  # no validation improvement was ever recorded (e.g. zero epochs run)
-        model.save(best_path)
-    model = probability_model(model)
+        full_model = model
+        full_model.save(best_path)
+    model = probability_model(full_model)
     skeletonizer = KerasSkeletonizer(model, stride=infer_stride(model), name=str(best_path),
                                      prune_length=cfg.eval.prune_length, max_size=_max_size(cfg))
-    probabilities = [skeletonizer.probability(shape) for _, shape, _ in splits.val]
     gts = [skeleton for _, _, skeleton in splits.val]
+    skip_table = None
+    if cfg.eval.skip_scale_offsets and any(layer.name == "input_skip" for layer in model.layers):
+        skip_table = _calibrate_input_skip(cfg, full_model, model, skeletonizer, splits, best_path)
+    probabilities = [skeletonizer.probability(shape) for _, shape, _ in splits.val]
     threshold, table = search_threshold(probabilities, gts, cfg.eval.thresholds,
                                         skeletonizer.skeleton_from_probability, cfg.eval.threshold_tolerance)
     scores = {}
@@ -439,6 +475,7 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
         precision_policy=policy,
         replicas=replicas,
         history={k: [float(v) for v in vals] for k, vals in history.history.items()},
+        input_skip_calibration=skip_table,
     )
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return TrainResult(run_dir, threshold, scores["exact"]["f1"], scores["tolerant"]["f1"],

@@ -203,3 +203,23 @@ def test_folder_shape_target_reads_clean_shapes(tmp_path):
     (tmp_path / "ds" / "clean" / "000002.png").unlink()
     with pytest.raises(DataError, match="000002"):
         folder(str(tmp_path / "ds"), seed=0, target="shape")
+
+
+def test_input_skip_scale_is_calibrated_on_validation(tmp_path):
+    import keras
+
+    import keras_skel.layers  # noqa: F401
+
+    overrides = ["data.target=shape", "model.params.input_skip=true", "eval.prune_length=10",
+                 "train.optimizer=adam", "train.learning_rate=0.001", "train.epochs=1",
+                 "eval.skip_scale_offsets=[2.0,8.0]"]
+    train(load_config("canet_tiny", overrides), tmp_path / "run", verbose=0)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    table = metrics["input_skip_calibration"]
+    assert [row["offset"] for row in table] == [0.0, 2.0, 8.0]
+    best = max(table, key=lambda row: (row["f1"], -abs(row["offset"])))
+    model = keras.saving.load_model(tmp_path / "run" / "best.keras", compile=False)
+    assert float(model.get_layer("input_skip").scale.numpy()) == pytest.approx(best["scale"], abs=1e-4)
+    assert metrics["threshold"] == best["threshold"]
+    # The validation score recorded is the calibrated model's.
+    assert metrics["val"]["exact"]["f1"] == pytest.approx(best["f1"])

@@ -55,7 +55,7 @@ def _val_seed(seed: int) -> int:
 @DATASETS.register("synthetic_shapes")
 def synthetic_shapes(image_size: tuple[int, int], seed: int, noise: float = 2.0,
                      val_count: int = 64, target: str = "skeleton", split: str = "all",
-                     noise_style: str = "field") -> Splits:
+                     noise_style: str = "field", clean_fraction: float = 0.0) -> Splits:
     """Fresh synthetic shapes every step, and `val_count` fixed validation shapes.
 
     Args:
@@ -66,18 +66,20 @@ def synthetic_shapes(image_size: tuple[int, int], seed: int, noise: float = 2.0,
         target: `skeleton` or `shape` (the clean shape), what the model learns.
         split: shape variants, `all` or `train` (without the held-out ones).
         noise_style: `field`, `bumps` or `mixed` boundary noise.
+        clean_fraction: share of noise-free samples, in training and validation alike.
     """
     size = tuple(int(s) for s in image_size)
     val, val_targets = [], []
     for index in range(val_count):
         shape, skeleton, clean = synthetic.make_shape_sample(
-            _val_seed(seed), index, size, noise=noise, split=split, noise_style=noise_style, with_clean=True)
+            _val_seed(seed), index, size, noise=noise, split=split, noise_style=noise_style, with_clean=True,
+            clean_fraction=clean_fraction)
         val.append((f"{index:06d}", shape.astype(bool), skeleton.astype(np.uint8)))
         val_targets.append(clean.astype(np.uint8))
     train = synthetic.shapes_source(size, seed=_train_seed(seed), noise=noise, split=split,
-                                    noise_style=noise_style, target=target)
-    description = (f"synthetic shapes {size[0]}x{size[1]}, noise {noise} px ({noise_style}), split {split}, "
-                   f"seed {seed}")
+                                    noise_style=noise_style, target=target, clean_fraction=clean_fraction)
+    description = (f"synthetic shapes {size[0]}x{size[1]}, noise {noise} px ({noise_style}"
+                   + (f", {clean_fraction:.0%} clean" if clean_fraction else "") + f"), split {split}, seed {seed}")
     return Splits(train, val, 0, description, val_targets=val_targets if target == "shape" else None)
 
 

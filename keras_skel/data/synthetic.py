@@ -1157,6 +1157,7 @@ def make_shape_sample(
     split: str = "all",
     noise_style: str = "field",
     with_clean: bool = False,
+    clean_fraction: float = 0.0,
 ) -> tuple[np.ndarray, ...]:
     """One training sample: a (possibly noisy) binary shape and its ground-truth skeleton.
 
@@ -1175,6 +1176,9 @@ def make_shape_sample(
         noise_style: `field`, `bumps` (see `add_boundary_noise`) or `mixed` (each sample
             one of the two, at random).
         with_clean: also return the clean shape (the target of a shape-denoising model).
+        clean_fraction: probability that the sample stays noise-free even with `noise` > 0
+            (drawn from the noise stream: fixed per sample). A model that learns the clean
+            shape must see clean inputs to learn to leave them alone.
 
     Returns:
         (image, skeleton) or, with `with_clean`, (image, skeleton, clean): uint8 arrays
@@ -1196,8 +1200,12 @@ def make_shape_sample(
     rng = np.random.default_rng([int(seed), int(index), _SHAPE_STREAM])
     clean = make_shape(rng, size, family, split=split)
     target = skeleton_target(clean)
+    if not 0.0 <= clean_fraction <= 1.0:
+        raise ConfigError(f"clean_fraction must be in [0, 1]; got {clean_fraction}")
+    noise_rng = np.random.default_rng([int(seed), int(index), _NOISE_STREAM])
+    if clean_fraction and noise_rng.random() < clean_fraction:
+        noise = 0.0
     if noise > 0:
-        noise_rng = np.random.default_rng([int(seed), int(index), _NOISE_STREAM])
         amplitude = float(noise) * noise_rng.uniform(0.5, 1.0)
         style = noise_style
         if style == "mixed":
@@ -1360,6 +1368,7 @@ def shapes_source(
     split: str = "all",
     noise_style: str = "field",
     target: str = "skeleton",
+    clean_fraction: float = 0.0,
 ):
     """An endless `tf.data` stream of fresh synthetic samples, made on the fly.
 
@@ -1377,6 +1386,7 @@ def shapes_source(
         noise_style: `field`, `bumps` or `mixed` (`make_shape_sample`).
         target: `skeleton` (the ground-truth skeleton) or `shape` (the clean shape, for
             models that denoise the shape and skeletonize it with the ground-truth rule).
+        clean_fraction: share of noise-free samples (`make_shape_sample`).
 
     Returns:
         `tf.data.Dataset` of (image, target), both float32 ``[H, W, 1]`` with values 0/1
@@ -1400,7 +1410,8 @@ def shapes_source(
 
     def make(index):
         image, skeleton, clean = make_shape_sample(seed, int(index), (h, w), noise, split=split,
-                                                   noise_style=noise_style, with_clean=True)
+                                                   noise_style=noise_style, with_clean=True,
+                                                   clean_fraction=clean_fraction)
         out = skeleton if target == "skeleton" else clean
         return image.astype(np.float32)[..., None], out.astype(np.float32)[..., None]
 

@@ -92,6 +92,7 @@ class TrainConfig:
     `precision`: `float32`, `mixed_bfloat16` (fast on CPUs with AMX and on TPUs/modern GPUs),
     `mixed_float16` (GPUs), or `auto` (bf16 when the CPU reports AMX, float32 otherwise).
     `strategy`: `default` or `mirrored` (all visible GPUs, or `cpu_devices` logical CPUs).
+    `clipnorm`: clip the global gradient norm to this (None = no clipping).
     `init_from`: start from the weights of another model of the same architecture (a run dir,
     a `.keras` file, or a shipped model's name, whose `saved_models/<name>.keras` is used).
     """
@@ -111,6 +112,7 @@ class TrainConfig:
     precision: str = "float32"
     jit_compile: bool = False
     init_from: str | None = None
+    clipnorm: float | None = None
 
 
 @dataclass(frozen=True)

@@ -197,11 +197,12 @@ def _optimizer(cfg: Config, total_steps: int):
     lr = cfg.train.learning_rate
     if cfg.train.schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(total_steps, 1))
+    clip = {} if cfg.train.clipnorm is None else {"global_clipnorm": float(cfg.train.clipnorm)}
     if cfg.train.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=cfg.train.momentum)
+        return keras.optimizers.SGD(lr, momentum=cfg.train.momentum, **clip)
     if cfg.train.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr)
-    return keras.optimizers.Adam(lr)
+        return keras.optimizers.AdamW(lr, **clip)
+    return keras.optimizers.Adam(lr, **clip)
 
 
 def _atomic_backup_callback(backup_dir: Path, save_freq: int):

@@ -1,5 +1,6 @@
-"""The shipped model (saved_models/unet_shapes): loadable by name, better than the classical
-baseline on held-out noisy shapes, its TFLite twin equivalent, its card complete."""
+"""The shipped models (saved_models/canet_shapes, the default, and saved_models/unet_shapes):
+loadable by name, their cards complete and true to what they claim, their TFLite and Keras
+twins equivalent, and better than the classical baseline where they say so."""
 
 from pathlib import Path
 
@@ -12,52 +13,78 @@ from keras_skel.inference import SavedModelSkeletonizer, load
 from keras_skel.metrics import SkeletonF1Accumulator
 
 ROOT = Path(__file__).resolve().parent.parent / "saved_models"
-pytestmark = pytest.mark.skipif(not (ROOT / "unet_shapes" / "1").is_dir(), reason="no shipped model in this checkout")
+SHIPPED = ["canet_shapes", "unet_shapes"]
 
 
-@pytest.fixture(scope="module")
-def shipped():
-    return load("unet_shapes")
+@pytest.fixture(scope="module", params=SHIPPED)
+def shipped(request):
+    name = request.param
+    if not (ROOT / name / "1").is_dir():
+        pytest.skip(f"no shipped {name} in this checkout")
+    return name, load(name)
 
 
 def test_loads_by_name_with_its_card(shipped):
-    assert isinstance(shipped, SavedModelSkeletonizer)
-    assert shipped.path.resolve() == (ROOT / "unet_shapes" / "1").resolve()
-    card = read_model_card(shipped.path)
-    assert card["threshold"] == shipped.threshold and card["tflite_input_size"] == [256, 256]
-    for split in ("test_clean_256", "test_noisy_256"):
-        scores = card["scores"][split]
+    name, model = shipped
+    assert isinstance(model, SavedModelSkeletonizer)
+    assert model.path.resolve() == (ROOT / name / "1").resolve()
+    card = read_model_card(model.path)
+    assert card["threshold"] == model.threshold and card["tflite_input_size"] == [256, 256]
+    assert card["training_command"].startswith("keras-skel train")
+    noisy = [split for split in card["scores"] if "noisy" in split]
+    assert card["scores"] and noisy
+    for split, scores in card["scores"].items():
         assert {"exact_f1", "f1_2px"} <= set(scores["model"]) and {"exact_f1", "f1_2px"} <= set(scores["classical"])
         assert scores["dataset"]["count"] == scores["count"]
-    # What the card claims: better than classical on noisy shapes at 2 px.
-    noisy = card["scores"]["test_noisy_256"]
-    assert noisy["model"]["f1_2px"] > noisy["classical"]["f1_2px"]
+    # What every card claims: better than classical on noisy shapes at 2 px.
+    for split in noisy:
+        assert card["scores"][split]["model"]["f1_2px"] > card["scores"][split]["classical"]["f1_2px"], split
 
 
 def test_beats_classical_on_fresh_noisy_shapes(shipped):
     """Re-measured here on shapes drawn with a seed no training or card set used."""
+    _, model = shipped
     classical = load("classical")
     learned_acc, classical_acc = SkeletonF1Accumulator(2.0), SkeletonF1Accumulator(2.0)
     for i in range(12):
         shape, gt = make_shape_sample(777, i, (256, 256), noise=2.0)
-        learned_acc.update(shipped.skeletonize(shape), gt)
+        learned_acc.update(model.skeletonize(shape), gt)
         classical_acc.update(classical.skeletonize(shape), gt)
     assert learned_acc.result()["f1"] > classical_acc.result()["f1"]
 
 
+def test_clean_shape_model_leaves_clean_shapes_exact():
+    """canet_shapes predicts the clean shape and applies the ground-truth rule: on clean held-out
+    shapes its skeletons are (nearly all) the ground truth itself."""
+    if not (ROOT / "canet_shapes" / "1").is_dir():
+        pytest.skip("no shipped canet_shapes in this checkout")
+    model = load("canet_shapes")
+    assert model.prune_length == 10
+    acc = SkeletonF1Accumulator(0.0)
+    for i in range(8):
+        shape, gt = make_shape_sample(779, i, (256, 256), noise=0.0, split="heldout")
+        acc.update(model.skeletonize(shape), gt)
+    card = read_model_card(model.path)
+    claimed = card["scores"]["heldout_clean_256"]["model"]["exact_f1"]
+    assert acc.result()["f1"] >= min(0.9, claimed - 0.1)
+
+
 def test_tflite_twin_matches(shipped):
-    lite = load(ROOT / "unet_shapes.tflite")
-    assert lite.size == (256, 256) and lite.threshold == shipped.threshold
+    name, model = shipped
+    lite = load(ROOT / f"{name}.tflite")
+    assert lite.size == (256, 256) and lite.threshold == model.threshold
+    assert lite.prune_length == model.prune_length
     for i in range(2):
         shape = make_shape_sample(778, i, (256, 256), noise=2.0)[0]
-        a, b = shipped.predict(shape), lite.predict(shape)
+        a, b = model.predict(shape), lite.predict(shape)
         np.testing.assert_allclose(a.probability, b.probability, atol=1e-4)
-        far = np.abs(a.probability - shipped.threshold) > 1e-4
-        np.testing.assert_array_equal((a.probability >= shipped.threshold)[far], (b.probability >= shipped.threshold)[far])
+        far = np.abs(a.probability - model.threshold) > 1e-4
+        np.testing.assert_array_equal((a.probability >= model.threshold)[far], (b.probability >= model.threshold)[far])
 
 
 def test_keras_twin_matches(shipped):
-    keras_model = load(ROOT / "unet_shapes.keras")
-    assert keras_model.threshold == shipped.threshold
+    name, model = shipped
+    keras_model = load(ROOT / f"{name}.keras")
+    assert keras_model.threshold == model.threshold and keras_model.prune_length == model.prune_length
     shape = make_shape_sample(779, 0, (200, 230), noise=2.0)[0]
-    np.testing.assert_array_equal(keras_model.skeletonize(shape), shipped.skeletonize(shape))
+    np.testing.assert_array_equal(keras_model.skeletonize(shape), model.skeletonize(shape))

@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parent.parent
 # Every shipped model (DESIGN.md §3: listed here and in serving/models.config).
-SHIPPED = {"unet_shapes": {"task": "shapes", "size": 256}}
+SHIPPED = {"canet_shapes": {"task": "shapes", "size": 256}, "unet_shapes": {"task": "shapes", "size": 256}}
 BACKENDS = ("classical", "keras", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_dynamic", "tflite_int8")
 
 
@@ -86,7 +86,7 @@ def _worker(backend: str, model_dir: str, count: int, size: int, variant_dir: st
             from keras_skel.inference import _skeleton_graph
 
             probability = model._probability_fn(batch.astype(np.float32)[..., None])
-            return _skeleton_graph()(probability, np.float32(model.threshold)).numpy()
+            return _skeleton_graph(model.prune_length)(probability, np.float32(model.threshold)).numpy()
     elif backend == "savedmodel":
         import tensorflow as tf
 
@@ -131,12 +131,14 @@ def _convert_variants(model_dir: Path, size: int, out: Path) -> None:
     import keras_skel.layers  # noqa: F401
     from keras_skel.export.saved_model import read_model_card
     from keras_skel.export.tflite import convert_tflite
+    from keras_skel.models.canet import probability_model
 
     card = read_model_card(model_dir / str(max(int(p.name) for p in model_dir.iterdir() if p.name.isdigit())))
-    model = keras.saving.load_model(model_dir.parent / f"{model_dir.name}.keras", compile=False)
+    model = probability_model(keras.saving.load_model(model_dir.parent / f"{model_dir.name}.keras", compile=False))
     for variant in ("float16", "dynamic", "int8"):
         short = {"float16": "fp16", "dynamic": "dynamic", "int8": "int8"}[variant]
-        flatbuffer = convert_tflite(model, card["threshold"], card["stride"], (size, size), variant)
+        flatbuffer = convert_tflite(model, card["threshold"], card["stride"], (size, size), variant,
+                                    card.get("tta", False), card.get("prune_length", 0))
         (out / f"{model_dir.name}_{short}.tflite").write_bytes(flatbuffer)
 
 

@@ -139,7 +139,10 @@ def data_convert(src, layout, out_dir, overwrite):
 @click.option("--folds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train an ensemble of K members on K splits (seeds seed..seed+K-1) into --out/fold_k; "
                    "predict/evaluate/export take the --out folder as one averaged model.")
-def train(recipe, overrides, run_dir, overwrite, init_from, folds):
+@click.option("--reselect", is_flag=True,
+              help="Do not train: redo the threshold choice (and input-skip calibration) of the finished run "
+                   "in --out with the --set eval.* overrides.")
+def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
     """Train a model from RECIPE (a shipped recipe name or a YAML path).
 
     Shipped recipes: unet_shapes (CPU-sized), unet_paper (paper-sized), unet_tiny (tests).
@@ -162,6 +165,13 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds):
     cfg = load_config(recipe, overrides)
     run_dir = run_dir or str(Path("runs") / Path(recipe).stem)
     command = shlex.join(["keras-skel", *sys.argv[1:]])
+    if reselect:
+        from keras_skel.training import reselect as reselect_run
+
+        result = reselect_run(run_dir, overrides, command=command)
+        click.echo(f"run {result.run_dir}: threshold {result.threshold:.2f}, validation F1 exact "
+                   f"{result.val_exact_f1:.4f}, {cfg.eval.tolerance:g}-px {result.val_tolerant_f1:.4f}")
+        return
     if folds > 1:
         from keras_skel.ensemble import train_folds
 

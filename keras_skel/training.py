@@ -24,6 +24,8 @@ import threading
 import time
 from pathlib import Path
 
+from typing import Sequence
+
 import numpy as np
 import yaml
 
@@ -392,6 +394,48 @@ def _max_size(cfg) -> int | None:
     defaults = {k: v.default for k, v in inspect.signature(build_canet).parameters.items()}
     params = {**defaults, **dict(cfg.model.params)}
     return canet_max_size(params["attention_stages"], params["depth"])
+
+
+def reselect(run_dir: str | Path, overrides: Sequence[str] = (), command: str | None = None) -> TrainResult:
+    """Re-does the end of a finished run with other `eval.*` settings: threshold search (and
+    input-skip calibration) on its validation split, `model.json`, `metrics.json`.
+
+    The trained weights stay (the skip scale may be recalibrated); the previous metrics'
+    history and training time are kept. Only `eval.*` keys may change.
+
+    Args:
+        run_dir: a finished run of `keras-skel train`.
+        overrides: `eval.key=value` strings, e.g. `eval.skip_scale_offsets=[1,2,4]`.
+        command: recorded in `model.json` after the training command.
+
+    Raises:
+        ConfigError: not a finished run, or an override outside `eval.`.
+    """
+    import keras
+
+    from keras_skel.config import apply_overrides
+    from keras_skel.registry import DATASETS
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "metrics.json").is_file() or not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{run_dir} is not a finished training run (config.yaml, metrics.json)")
+    bad = [o for o in overrides if not o.strip().startswith("eval.")]
+    if bad:
+        raise ConfigError(f"reselect changes only eval.* settings; got {', '.join(bad)}")
+    raw = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg = config_from_dict(apply_overrides(raw, overrides), origin=str(run_dir / "config.yaml"))
+    old_metrics = json.loads((run_dir / "metrics.json").read_text())
+    old_info = json.loads((run_dir / "model.json").read_text()) if (run_dir / "model.json").is_file() else {}
+    data_args = dict(config_to_dict(cfg.data), seed=cfg.seed)
+    data_args["image_size"] = tuple(cfg.data.image_size)
+    splits = DATASETS.build(cfg.data.source, **DATASETS.accepted(cfg.data.source, data_args))
+    history = keras.callbacks.History()
+    history.history = old_metrics.get("history", {})
+    previous = old_info.get("command")
+    joined = "; ".join(c for c in (previous, command) if c) or None
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    return _finish_run(cfg, run_dir, None, splits, history, float(old_metrics.get("train_seconds", 0.0)),
+                       old_metrics.get("precision_policy", "float32"), joined, old_metrics.get("replicas", 1))
 
 
 def _calibrate_input_skip(cfg, full_model, model, skeletonizer, splits, best_path: Path) -> list[dict]:

@@ -223,3 +223,28 @@ def test_input_skip_scale_is_calibrated_on_validation(tmp_path):
     assert metrics["threshold"] == best["threshold"]
     # The validation score recorded is the calibrated model's.
     assert metrics["val"]["exact"]["f1"] == pytest.approx(best["f1"])
+
+
+def test_reselect_recalibrates_a_finished_run(tmp_path):
+    from click.testing import CliRunner
+
+    from keras_skel.cli import cli
+    from keras_skel.training import reselect
+
+    overrides = ["data.target=shape", "model.params.input_skip=true", "eval.prune_length=10",
+                 "train.optimizer=adam", "train.learning_rate=0.001", "train.epochs=1"]
+    first = train(load_config("canet_tiny", overrides), tmp_path / "run", verbose=0, command="keras-skel train x")
+    before = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert before["input_skip_calibration"] is None
+    result = reselect(tmp_path / "run", ["eval.skip_scale_offsets=[3.0]"], command="keras-skel train x --reselect")
+    after = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert [row["offset"] for row in after["input_skip_calibration"]] == [0.0, 3.0]
+    assert after["history"] == before["history"] and after["train_seconds"] == before["train_seconds"]
+    info = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert info["command"] == "keras-skel train x; keras-skel train x --reselect"
+    assert result.val_exact_f1 >= first.val_exact_f1 - 1e-9  # offset 0 is among the candidates
+    with pytest.raises(ConfigError, match="only eval"):
+        reselect(tmp_path / "run", ["train.epochs=3"])
+    r = CliRunner().invoke(cli, ["train", "canet_tiny", "--out", str(tmp_path / "run"), "--reselect",
+                                 "--set", "eval.skip_scale_offsets=[1.0]"])
+    assert r.exit_code == 0, r.output

@@ -145,7 +145,8 @@ def data_convert(src, layout, out_dir, overwrite):
 def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
     """Train a model from RECIPE (a shipped recipe name or a YAML path).
 
-    Shipped recipes: unet_shapes (CPU-sized), unet_paper (paper-sized), unet_tiny (tests).
+    Shipped recipes: canet_shapes (the shipped clean-shape CANet), canet_ablation, unet_shapes
+    (CPU-sized), unet_shapes_256, unet_paper (paper-sized), unet_tiny and canet_tiny (tests).
     The run directory receives config.yaml, best.keras, model.json (threshold),
     metrics.json, history.csv, TensorBoard logs and a resumable backup.
 
@@ -270,7 +271,9 @@ def predict(model, inputs, out_dir, overlay, save_probability, threshold, overwr
                    "the scores go into the model card.")
 @click.option("--tta", is_flag=True, help="Bake D4 test-time augmentation into the graphs (8x compute).")
 @click.option("--force", is_flag=True, help="Replace an existing version or .tflite file.")
-def export(run_dir, name, version, root, tflite, quantize, tflite_size, eval_dirs, force, tta):
+@click.option("--note", "notes", multiple=True, metavar="TEXT",
+              help="A line for the model card's notes (e.g. how the run was made; repeatable).")
+def export(run_dir, name, version, root, tflite, quantize, tflite_size, eval_dirs, force, tta, notes):
     """Export a training run as a SavedModel for TF Serving (and TFLite models).
 
     Writes ROOT/NAME/VERSION/ atomically: signatures serving_default (images float32
@@ -287,7 +290,8 @@ def export(run_dir, name, version, root, tflite, quantize, tflite_size, eval_dir
 
     result = export_run(run_dir, name, root=root, version=version, force=force, tflite=tflite or bool(quantize),
                         quantize=quantize or ("none",), tflite_size=_parse_size(tflite_size),
-                        eval_dirs=eval_dirs, command=shlex.join(["keras-skel", *sys.argv[1:]]), tta=tta)
+                        eval_dirs=eval_dirs, command=shlex.join(["keras-skel", *sys.argv[1:]]), tta=tta,
+                        notes=notes)
     click.echo(f"SavedModel: {result.saved_model}")
     for path in result.tflite:
         click.echo(f"TFLite: {path} ({path.stat().st_size / 1e6:.2f} MB)")

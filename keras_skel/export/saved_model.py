@@ -118,6 +118,7 @@ def export_run(
     eval_dirs: Sequence[str | Path] = (),
     command: str | None = None,
     tta: bool = False,
+    notes: Sequence[str] = (),
 ) -> ExportResult:
     """Exports a training run as `root/name/version/` (and optionally `.tflite` files).
 
@@ -135,6 +136,7 @@ def export_run(
             on; the scores go into the model card.
         command: the command line, recorded in the card.
         tta: bake D4 test-time augmentation into every graph (8× compute; recorded in the card).
+        notes: free-text lines for the card's `notes` (e.g. a multi-step training history).
 
     Returns:
         An `ExportResult`.
@@ -192,6 +194,7 @@ def export_run(
         members=info.get("members"),
         members_validation=metrics.get("members_val"),
         export_command=command,
+        notes=list(notes),
         run_dir=str(Path(run_dir).resolve()),
         versions={"tensorflow": _tf_version(), "keras_skel": _package_version()},
         scores={},

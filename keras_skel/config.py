@@ -124,6 +124,10 @@ class EvalConfig:
     ground-truth rule of DESIGN.md §3, what a `data.target: shape` model needs); 0 = off.
     Stored with the run and baked into exports.
 
+    `gate_radius`: > 0 makes the model's thresholded map a gate on the ground-truth rule
+    applied to the input (`probability_to_skeleton`): the rule's skeleton of the input, kept
+    within `gate_radius` px of the map, pruned again (needs `prune_length`, e.g. 10).
+
     `skip_scale_offsets`: for a model with an input skip (`InputSkip`, clean-shape models),
     also try the learned skip scale plus each offset, jointly with the thresholds, on the
     validation split, and keep the best (a larger scale leaves more of the input unchanged);
@@ -134,6 +138,7 @@ class EvalConfig:
     threshold_tolerance: float = 0.0
     thresholds: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
     prune_length: int = 0
+    gate_radius: int = 0
     skip_scale_offsets: tuple[float, ...] = ()
 
 
@@ -272,6 +277,9 @@ def _check_values(cfg: Config, origin: str) -> None:
                         f"got {list(cfg.eval.thresholds)}")
     if not 0.0 <= cfg.data.clean_fraction <= 1.0:
         problems.append(f"data.clean_fraction must be in [0, 1], got {cfg.data.clean_fraction}")
+    if cfg.eval.gate_radius < 0 or (cfg.eval.gate_radius and not cfg.eval.prune_length):
+        problems.append(f"eval.gate_radius must be >= 0 and needs eval.prune_length > 0 (the ground-truth rule's "
+                        f"10), got gate_radius {cfg.eval.gate_radius}, prune_length {cfg.eval.prune_length}")
     if cfg.eval.prune_length < 0:
         problems.append(f"eval.prune_length must be >= 0 (0 = no pruning), got {cfg.eval.prune_length}")
     if problems:

@@ -107,10 +107,12 @@ def ensemble_info(folds_dir: str | Path) -> dict:
     folds_dir = Path(folds_dir)
     record = _read_record(folds_dir)
     infos = [read_model_info(m) for m in record["member_dirs"]]
-    prunes = {int(i.get("prune_length", 0)) for i in infos}
+    prunes = {(int(i.get("prune_length", 0)), int(i.get("gate_radius", 0))) for i in infos}
     if len(prunes) != 1:
-        raise ConfigError(f"ensemble {folds_dir}: members disagree on prune_length ({sorted(prunes)}); "
-                          "an ensemble averages probabilities that one post-processing must follow")
+        raise ConfigError(f"ensemble {folds_dir}: members disagree on their post-processing (prune_length, "
+                          f"gate_radius: {sorted(prunes)}); an ensemble averages probabilities that one "
+                          "post-processing must follow")
+    prune_length, gate_radius = prunes.pop()
     stride = 1
     for info in infos:
         stride = math.lcm(stride, int(info.get("stride", 1)))
@@ -119,7 +121,8 @@ def ensemble_info(folds_dir: str | Path) -> dict:
     return dict(
         task=first.get("task", "shapes"),
         threshold=round(sum(float(i["threshold"]) for i in infos) / len(infos), 4),
-        prune_length=prunes.pop(),
+        prune_length=prune_length,
+        gate_radius=gate_radius,
         target=first.get("target", "skeleton"),
         stride=stride,
         max_size=min(limits) // stride * stride if limits else None,

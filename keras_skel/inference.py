@@ -127,10 +127,13 @@ class KerasSkeletonizer(Skeletonizer):
         max_size: the largest side the model runs whole (a CANet's attention memory,
             `canet_max_size`); larger images run as overlapping tiles of that size
             (`tiled_probability`). None = no limit.
+        gate_radius: > 0: the model's map gates the ground-truth rule on the input
+            (`probability_to_skeleton`).
     """
 
     def __init__(self, model, threshold: float = DEFAULT_THRESHOLD, stride: int | None = None,
-                 name: str = "keras", tta: bool = False, prune_length: int = 0, max_size: int | None = None):
+                 name: str = "keras", tta: bool = False, prune_length: int = 0, max_size: int | None = None,
+                 gate_radius: int = 0):
         import tensorflow as tf
 
         from keras_skel.export.graph import probability_of
@@ -142,6 +145,7 @@ class KerasSkeletonizer(Skeletonizer):
         self.tta = tta
         self.prune_length = int(prune_length)
         self.max_size = None if max_size is None else int(max_size)
+        self.gate_radius = int(gate_radius)
         channels = model.input_shape[-1]
 
         @tf.function(input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)])
@@ -162,35 +166,52 @@ class KerasSkeletonizer(Skeletonizer):
 
     def predict(self, shape: np.ndarray) -> Prediction:
         probability = self.probability(shape)
-        return Prediction(self.skeleton_from_probability(probability), probability)
+        return Prediction(self.skeleton_from_probability(probability, shape=shape), probability)
 
-    def skeleton_from_probability(self, probability: np.ndarray, threshold: float | None = None) -> np.ndarray:
-        """Threshold + thinning (+ pruning) of a probability map `[H, W]` (the graph ops)."""
+    def skeleton_from_probability(self, probability: np.ndarray, threshold: float | None = None,
+                                  shape: np.ndarray | None = None) -> np.ndarray:
+        """Threshold + thinning (+ pruning, + gating with the input `shape`) of a probability
+        map `[H, W]` (the graph ops)."""
         return skeleton_from_probability(probability, self.threshold if threshold is None else threshold,
-                                         self.prune_length)
+                                         self.prune_length, self.gate_radius, shape)
 
 
-@functools.lru_cache(maxsize=4)
-def _skeleton_graph(prune_length: int):
-    """The threshold + thinning (+ pruning) graph, traced once per process for every shape."""
+@functools.lru_cache(maxsize=8)
+def _skeleton_graph(prune_length: int, gate_radius: int = 0):
+    """The post-processing graph, traced once per process and setting for every image size;
+    called with `(probability, threshold)`, or `(probability, threshold, shape)` when gated."""
     import tensorflow as tf
 
     from keras_skel.ops.postprocess import probability_to_skeleton
 
+    image = tf.TensorSpec([None, None, None, 1], tf.float32)
+    if gate_radius:
+        return tf.function(
+            lambda probability, threshold, shape: probability_to_skeleton(probability, threshold, prune_length,
+                                                                          gate_radius, shape),
+            input_signature=[image, tf.TensorSpec([], tf.float32), image], autograph=False)
     return tf.function(
         lambda probability, threshold: probability_to_skeleton(probability, threshold, prune_length),
-        input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32), tf.TensorSpec([], tf.float32)],
+        input_signature=[image, tf.TensorSpec([], tf.float32)],
         autograph=False,
     )
 
 
-def skeleton_from_probability(probability: np.ndarray, threshold: float, prune_length: int = 0) -> np.ndarray:
+def skeleton_from_probability(probability: np.ndarray, threshold: float, prune_length: int = 0,
+                              gate_radius: int = 0, shape: np.ndarray | None = None) -> np.ndarray:
     """uint8 skeleton `[H, W]` of a probability map `[H, W]`: `p >= threshold`, then thinning
     and, with `prune_length`, spur pruning (`keras_skel.ops.postprocess`, the ops every
     exported graph contains). Used wherever a probability is re-thresholded outside a model:
     Keras models, a threshold that differs from a SavedModel's / TFLite model's baked one,
-    stitched TFLite tiles, REST answers."""
+    stitched TFLite tiles, REST answers. With `gate_radius`, `shape` (the binary input
+    `[H, W]`) is gated by the map (`probability_to_skeleton`)."""
     batch = np.asarray(probability, np.float32)[None, :, :, None]
+    if gate_radius:
+        if shape is None:
+            raise ValueError("a gated post-processing (gate_radius > 0) needs the input shape")
+        image = as_binary(shape).astype(np.float32)[None, :, :, None]
+        graph = _skeleton_graph(int(prune_length), int(gate_radius))
+        return graph(batch, np.float32(threshold), image).numpy()[0, :, :, 0]
     return _skeleton_graph(int(prune_length))(batch, np.float32(threshold)).numpy()[0, :, :, 0]
 
 
@@ -221,6 +242,7 @@ class SavedModelSkeletonizer(Skeletonizer):
         self.threshold = self._baked if threshold is None else float(threshold)
         self.prune_length = int(self.card.get("prune_length", 0))
         self.max_size = self.card.get("max_size")
+        self.gate_radius = int(self.card.get("gate_radius", 0))
         self.name = str(self.path)
 
     def predict(self, shape: np.ndarray) -> Prediction:
@@ -230,11 +252,13 @@ class SavedModelSkeletonizer(Skeletonizer):
             probability = tiled_probability(
                 lambda tile: self._fn(images=tile.astype(np.float32)[None, :, :, None])["probability"].numpy()[0, :, :, 0],
                 binary, (self.max_size, self.max_size), TILE_OVERLAP)
-            return Prediction(skeleton_from_probability(probability, self.threshold, self.prune_length), probability)
+            return Prediction(skeleton_from_probability(probability, self.threshold, self.prune_length,
+                                                        self.gate_radius, binary), probability)
         out = self._fn(images=binary.astype(np.float32)[None, :, :, None])
         probability = out["probability"].numpy()[0, :, :, 0]
         if self.threshold != self._baked:
-            skeleton = skeleton_from_probability(probability, self.threshold, self.prune_length)
+            skeleton = skeleton_from_probability(probability, self.threshold, self.prune_length, self.gate_radius,
+                                                 binary)
         else:
             skeleton = out["skeleton"].numpy()[0, :, :, 0]
         return Prediction(skeleton, probability)
@@ -272,6 +296,7 @@ class TFLiteSkeletonizer(Skeletonizer):
         card = _sibling_card(self.path)
         self._baked = card.get("threshold")
         self.prune_length = int(card.get("prune_length", 0))
+        self.gate_radius = int(card.get("gate_radius", 0))
         self.threshold = threshold if threshold is not None else self._baked
         self.overlap = overlap
         self.name = str(self.path)
@@ -291,13 +316,14 @@ class TFLiteSkeletonizer(Skeletonizer):
             probability = out["probability"][:h, :w]
             if self.threshold == self._baked or self.threshold is None:
                 return Prediction(out["skeleton"][:h, :w].astype(np.uint8), probability)
-            return Prediction(skeleton_from_probability(probability, self.threshold, self.prune_length),
-                              probability)
+            return Prediction(skeleton_from_probability(probability, self.threshold, self.prune_length,
+                                                        self.gate_radius, binary), probability)
         if self.threshold is None:
             raise ConfigError(f"{self.path}: images larger than {th}x{tw} run tiled and need the threshold; "
                               "pass threshold= (it is in the model card of the SavedModel exported with it)")
         probability = tiled_probability(lambda tile: self._run(tile)["probability"], binary, self.size, self.overlap)
-        return Prediction(skeleton_from_probability(probability, self.threshold, self.prune_length), probability)
+        return Prediction(skeleton_from_probability(probability, self.threshold, self.prune_length,
+                                                    self.gate_radius, binary), probability)
 
 TILE_OVERLAP = 32  # px each tile shares with its neighbours (it keeps its centre)
 
@@ -395,7 +421,8 @@ def _load_keras(path: Path, threshold: float | None, tta: bool = False) -> Keras
                           stacklevel=3)
             threshold = DEFAULT_THRESHOLD
     return KerasSkeletonizer(model, threshold, info.get("stride"), name=str(path), tta=tta,
-                             prune_length=int(info.get("prune_length", 0)), max_size=info.get("max_size"))
+                             prune_length=int(info.get("prune_length", 0)), max_size=info.get("max_size"),
+                             gate_radius=int(info.get("gate_radius", 0)))
 
 
 def model_search_path() -> list[Path]:
@@ -501,7 +528,7 @@ def load(spec: Any = "classical", threshold: float | None = None, tta: bool = Fa
         model, info = load_ensemble(path)
         return KerasSkeletonizer(model, info["threshold"] if threshold is None else threshold, info["stride"],
                                  name=str(path), tta=tta, prune_length=info["prune_length"],
-                                 max_size=info.get("max_size"))
+                                 max_size=info.get("max_size"), gate_radius=info.get("gate_radius", 0))
     if path.is_file() and path.suffix == ".keras":
         return _load_keras(path, threshold, tta)
     if path.is_file() and path.suffix == ".tflite":

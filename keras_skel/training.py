@@ -458,8 +458,10 @@ def _calibrate_input_skip(cfg, full_model, model, skeletonizer, splits, best_pat
     for offset in (0.0, *[float(o) for o in cfg.eval.skip_scale_offsets if float(o) != 0.0]):
         scale = learned + offset
         probabilities = [1.0 / (1.0 + np.exp(-(z + scale * sign))) for z, sign in zip(logits, signs)]
-        threshold, rows = search_threshold(probabilities, gts, cfg.eval.thresholds,
-                                           skeletonizer.skeleton_from_probability, cfg.eval.threshold_tolerance)
+        threshold, rows = search_threshold(
+            [(p, shape) for p, (_, shape, _) in zip(probabilities, splits.val)], gts, cfg.eval.thresholds,
+            lambda pair, t: skeletonizer.skeleton_from_probability(pair[0], t, shape=pair[1]),
+            cfg.eval.threshold_tolerance)
         f1 = max(row["f1"] for row in rows)
         table.append(dict(scale=round(scale, 4), offset=offset, threshold=threshold, f1=f1))
     best = max(table, key=lambda row: (row["f1"], -abs(row["offset"])))
@@ -487,23 +489,31 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
         full_model.save(best_path)
     model = probability_model(full_model)
     skeletonizer = KerasSkeletonizer(model, stride=infer_stride(model), name=str(best_path),
-                                     prune_length=cfg.eval.prune_length, max_size=_max_size(cfg))
+                                     prune_length=cfg.eval.prune_length, max_size=_max_size(cfg),
+                                     gate_radius=cfg.eval.gate_radius)
     gts = [skeleton for _, _, skeleton in splits.val]
+    shapes = [shape for _, shape, _ in splits.val]
+
+    def to_skeleton(probability_and_shape, threshold):
+        probability, shape = probability_and_shape
+        return skeletonizer.skeleton_from_probability(probability, threshold, shape=shape)
+
     skip_table = None
     if cfg.eval.skip_scale_offsets and any(layer.name == "input_skip" for layer in model.layers):
         skip_table = _calibrate_input_skip(cfg, full_model, model, skeletonizer, splits, best_path)
-    probabilities = [skeletonizer.probability(shape) for _, shape, _ in splits.val]
-    threshold, table = search_threshold(probabilities, gts, cfg.eval.thresholds,
-                                        skeletonizer.skeleton_from_probability, cfg.eval.threshold_tolerance)
+    probabilities = [(skeletonizer.probability(shape), shape) for shape in shapes]
+    threshold, table = search_threshold(probabilities, gts, cfg.eval.thresholds, to_skeleton,
+                                        cfg.eval.threshold_tolerance)
     scores = {}
     for key, tol in (("exact", 0.0), ("tolerant", cfg.eval.tolerance)):
         acc = SkeletonF1Accumulator(tol)
         for prob, gt in zip(probabilities, gts):
-            acc.update(skeletonizer.skeleton_from_probability(prob, threshold), gt)
+            acc.update(to_skeleton(prob, threshold), gt)
         result = acc.result()
         scores[key] = {k: result[k] for k in ("precision", "recall", "f1", "mean_image_f1")}
 
-    info = dict(task=cfg.task, threshold=threshold, prune_length=cfg.eval.prune_length, target=cfg.data.target,
+    info = dict(task=cfg.task, threshold=threshold, prune_length=cfg.eval.prune_length,
+                gate_radius=cfg.eval.gate_radius, target=cfg.data.target,
                 stride=skeletonizer.stride, max_size=skeletonizer.max_size, input="shape",
                 input_channels=int(model.input_shape[-1]), image_size=list(cfg.data.image_size),
                 model=cfg.model.name, data=splits.description, command=command)

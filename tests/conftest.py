@@ -51,8 +51,9 @@ CANET_VARIANTS = ("single", "ensemble_tta", "shape_target")
 @pytest.fixture(scope="session", params=CANET_VARIANTS)
 def canet_exported(request, tmp_path_factory):
     """Tiny deep-supervised CANets trained briefly and exported (SavedModel + 64×64 TFLite):
-    a single model; an ensemble of 2 (`train --folds 2`) exported with D4 TTA; a model that
-    predicts the clean shape (input skip, spur pruning in the post-processing).
+    a single model whose map gates the ground-truth rule (the shipped post-processing); an
+    ensemble of 2 (`train --folds 2`) exported with D4 TTA; a model that predicts the clean
+    shape (input skip, spur pruning in the post-processing).
 
     Yields `(run_dir, tta, ExportResult)`: `load(run_dir, tta=tta)` is the Keras reference."""
     from keras_skel.config import load_config
@@ -64,7 +65,8 @@ def canet_exported(request, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     tta = variant == "ensemble_tta"
     if variant == "single":
-        run_dir = train(load_config("canet_tiny"), runs / "canet", verbose=0).run_dir
+        gated = ["eval.prune_length=10", "eval.gate_radius=2"]
+        run_dir = train(load_config("canet_tiny", gated), runs / "canet", verbose=0).run_dir
     elif variant == "ensemble_tta":
         run_dir = runs / "folds"
         train_folds(load_config("canet_tiny", ["train.epochs=1"]), run_dir, 2, verbose=0)

@@ -85,8 +85,12 @@ def _worker(backend: str, model_dir: str, count: int, size: int, variant_dir: st
         def batch_fn(batch):
             from keras_skel.inference import _skeleton_graph
 
-            probability = model._probability_fn(batch.astype(np.float32)[..., None])
-            return _skeleton_graph(model.prune_length)(probability, np.float32(model.threshold)).numpy()
+            images = batch.astype(np.float32)[..., None]
+            probability = model._probability_fn(images)
+            graph = _skeleton_graph(model.prune_length, model.gate_radius)
+            if model.gate_radius:
+                return graph(probability, np.float32(model.threshold), images).numpy()
+            return graph(probability, np.float32(model.threshold)).numpy()
     elif backend == "savedmodel":
         import tensorflow as tf
 
@@ -138,7 +142,7 @@ def _convert_variants(model_dir: Path, size: int, out: Path) -> None:
     for variant in ("float16", "dynamic", "int8"):
         short = {"float16": "fp16", "dynamic": "dynamic", "int8": "int8"}[variant]
         flatbuffer = convert_tflite(model, card["threshold"], card["stride"], (size, size), variant,
-                                    card.get("tta", False), card.get("prune_length", 0))
+                                    card.get("tta", False), card.get("prune_length", 0), card.get("gate_radius", 0))
         (out / f"{model_dir.name}_{short}.tflite").write_bytes(flatbuffer)
 
 

@@ -42,12 +42,14 @@ def probability_of(model, binary: tf.Tensor, stride: int, tta: bool = False) -> 
 
 
 def skeletonize_images(model, images: tf.Tensor, threshold: float, stride: int,
-                       tta: bool = False, prune_length: int = 0, max_size: int | None = None) -> dict[str, tf.Tensor]:
+                       tta: bool = False, prune_length: int = 0, max_size: int | None = None,
+                       gate_radius: int = 0) -> dict[str, tf.Tensor]:
     """`images` float32 `[N, H, W, 1]` (0..1) → `{"skeleton": uint8, "probability": float32}`.
 
     Binarizes at 0.5, pads to `stride`, runs the model (optionally with D4 test-time
     augmentation), crops back, thresholds and thins (and prunes spurs shorter than
-    `prune_length`, see `probability_to_skeleton`). With `max_size`, larger images are
+    `prune_length`; with `gate_radius` the map gates the ground-truth rule on the input, see
+    `probability_to_skeleton`). With `max_size`, larger images are
     refused with an InvalidArgument error that says to tile them (a CANet's attention memory
     grows with (H·W)²; `keras-skel predict` tiles); not for TFLite graphs (Assert is no
     builtin op; their input size is fixed anyway).
@@ -60,7 +62,7 @@ def skeletonize_images(model, images: tf.Tensor, threshold: float, stride: int,
                     f"send overlapping tiles of at most {max_size}x{max_size} (keras-skel predict does)")
     binary = tf.cast(images > 0.5, tf.float32)
     probability = probability_of(model, binary, stride, tta)
-    skeleton = probability_to_skeleton(probability, threshold, prune_length)
+    skeleton = probability_to_skeleton(probability, threshold, prune_length, gate_radius, binary)
     return {"skeleton": skeleton, "probability": probability}
 
 
@@ -95,12 +97,13 @@ def decode_binary_png(image_bytes: tf.Tensor) -> tf.Tensor:
 
 
 def make_png_fn(model, threshold: float, stride: int, tta: bool = False, prune_length: int = 0,
-                max_size: int | None = None):
+                max_size: int | None = None, gate_radius: int = 0):
     """`image_bytes` string `[N]` → `skeleton_png_bytes` string `[N]` (each image its own size)."""
 
     def one(image_bytes):
         binary = decode_binary_png(image_bytes)
-        out = skeletonize_images(model, tf.expand_dims(binary, 0), threshold, stride, tta, prune_length, max_size)
+        out = skeletonize_images(model, tf.expand_dims(binary, 0), threshold, stride, tta, prune_length, max_size,
+                                 gate_radius)
         return tf.io.encode_png(out["skeleton"][0] * tf.constant(255, tf.uint8))
 
     def png_fn(image_bytes):

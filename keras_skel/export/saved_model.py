@@ -84,7 +84,7 @@ def load_run(run_dir: str | Path):
 
 
 def build_archive(model, threshold: float, stride: int, tta: bool = False, prune_length: int = 0,
-                  max_size: int | None = None):
+                  max_size: int | None = None, gate_radius: int = 0):
     """An `ExportArchive` with the `serving_default` and `predict_png` endpoints."""
     import keras
     import tensorflow as tf
@@ -95,12 +95,13 @@ def build_archive(model, threshold: float, stride: int, tta: bool = False, prune
     archive.track(model)
     archive.add_endpoint(
         "serving_default",
-        lambda images: skeletonize_images(model, images, threshold, stride, tta, prune_length, max_size),
+        lambda images: skeletonize_images(model, images, threshold, stride, tta, prune_length, max_size,
+                                          gate_radius),
         input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32, name="images")],
     )
     archive.add_endpoint(
         "predict_png",
-        make_png_fn(model, threshold, stride, tta, prune_length, max_size),
+        make_png_fn(model, threshold, stride, tta, prune_length, max_size, gate_radius),
         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
     )
     return archive
@@ -153,6 +154,7 @@ def export_run(
     version = int(version) if version is not None else next_version(model_dir)
     threshold = float(info["threshold"])
     prune_length = int(info.get("prune_length", 0))
+    gate_radius = int(info.get("gate_radius", 0))
     stride = int(info.get("stride", 1))
     tflite_size = tuple(tflite_size or (256, 256))
     if (model_dir / str(version)).exists() and not force:
@@ -171,6 +173,7 @@ def export_run(
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         threshold=threshold,
         prune_length=prune_length,
+        gate_radius=gate_radius,
         target=info.get("target", "skeleton"),
         stride=stride,
         tta=tta,
@@ -213,10 +216,10 @@ def export_run(
             if target.exists() and not force:
                 raise ConfigError(f"{target} exists already; pass --force to replace it")
             flatbuffers[target] = convert_tflite(model, threshold, stride, tflite_size, variant, tta,
-                                                prune_length)
+                                                prune_length, gate_radius)
         card["tflite"] = {path.name: quantization for path, quantization in zip(flatbuffers, quantize)}
 
-    archive = build_archive(model, threshold, stride, tta, prune_length, info.get("max_size"))
+    archive = build_archive(model, threshold, stride, tta, prune_length, info.get("max_size"), gate_radius)
     with atomic_directory(model_dir / str(version), force=force) as tmp:
         archive.write_out(str(tmp), verbose=False)
         (tmp / MODEL_CARD).parent.mkdir(parents=True, exist_ok=True)

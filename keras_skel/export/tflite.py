@@ -24,7 +24,7 @@ def _representative_shapes(size: tuple[int, int], count: int = 64, seed: int = 0
 
 
 def convert_tflite(model, threshold: float, stride: int, size: tuple[int, int], quantize: str,
-                   tta: bool = False, prune_length: int = 0) -> bytes:
+                   tta: bool = False, prune_length: int = 0, gate_radius: int = 0) -> bytes:
     """Converts the serving graph at a fixed `size` to a TFLite flatbuffer.
 
     Args:
@@ -36,6 +36,7 @@ def convert_tflite(model, threshold: float, stride: int, size: tuple[int, int], 
             weights), `int8` (full-integer int8, calibrated on synthetic shapes; fp32 I/O).
         tta: bake D4 test-time augmentation in.
         prune_length: spur pruning after thinning (0 = off).
+        gate_radius: gate the ground-truth rule on the input with the model's map (0 = off).
 
     Returns:
         The flatbuffer bytes.
@@ -51,7 +52,8 @@ def convert_tflite(model, threshold: float, stride: int, size: tuple[int, int], 
     archive.track(model)
     archive.add_endpoint(
         "serving_default",
-        lambda images: skeletonize_images(model, images, threshold, stride, tta, prune_length),
+        lambda images: skeletonize_images(model, images, threshold, stride, tta, prune_length,
+                                          gate_radius=gate_radius),
         input_signature=[tf.TensorSpec([1, size[0], size[1], 1], tf.float32, name="images")],
     )
     with tempfile.TemporaryDirectory(prefix="keras-skel-tflite-") as tmp:

@@ -218,8 +218,9 @@ class RestSkeletonizer(Skeletonizer):
             with this threshold (the same graph ops); the served model's own threshold is not
             exposed by the TF Serving API, so `self.threshold` is None otherwise.
         timeout: seconds per request.
-        prune_length: the served model's `prune_length` (its model card), applied when the
-            skeleton is recomputed with `threshold`: the REST API does not expose it either.
+        prune_length, gate_radius: the served model's post-processing (its model card),
+            applied when the skeleton is recomputed with `threshold`: the REST API does not
+            expose them either.
 
     Raises:
         ModelNotFoundError: no such model, or not a keras-skel skeleton model.
@@ -232,9 +233,10 @@ class RestSkeletonizer(Skeletonizer):
     """
 
     def __init__(self, url: str, threshold: float | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 prune_length: int = 0):
+                 prune_length: int = 0, gate_radius: int = 0):
         self.client = RestClient(url, timeout=timeout)
         self.prune_length = int(prune_length)
+        self.gate_radius = int(gate_radius)
         self.name = self.client.base_url
         inputs, outputs = self.client.signature("serving_default")
         if "images" not in inputs or not {"skeleton", "probability"} <= set(outputs):
@@ -250,4 +252,5 @@ class RestSkeletonizer(Skeletonizer):
         probability = out["probability"][0, :, :, 0].astype(np.float32)
         if self.threshold is None:
             return Prediction(out["skeleton"][0, :, :, 0].astype(np.uint8), probability)
-        return Prediction(skeleton_from_probability(probability, self.threshold, self.prune_length), probability)
+        return Prediction(skeleton_from_probability(probability, self.threshold, self.prune_length,
+                                                    self.gate_radius, shape), probability)

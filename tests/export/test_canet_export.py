@@ -15,7 +15,7 @@ from tests.export.test_saved_model import FRESH, _masks_agree
 def test_canet_run_keras_and_savedmodel_agree(canet_exported):
     run_dir, tta, exported = canet_exported
     keras_model, saved = load(run_dir, tta=tta), load(exported.saved_model)
-    assert saved.prune_length == keras_model.prune_length
+    assert saved.prune_length == keras_model.prune_length and saved.gate_radius == keras_model.gate_radius
     for size in ((64, 64), (45, 71)):
         shape = make_shape_sample(3, 0, size, noise=1.0)[0]
         a, b = keras_model.predict(shape), saved.predict(shape)

@@ -23,3 +23,23 @@ def test_pruning_removes_spurs_that_plain_thinning_keeps():
     pruned = skeleton_from_probability(shape, 0.5, 10)
     assert plain[8:18, 28:34].sum() > 0 and pruned[8:18, 28:34].sum() == 0
     np.testing.assert_array_equal(pruned, skeleton_target(shape))
+
+
+def test_gate_keeps_the_rule_where_the_model_agrees_and_drops_the_rest():
+    import scipy.ndimage as ndi
+    from skimage.morphology import disk, skeletonize
+
+    from keras_skel.data.targets import prune_terminal_branches
+
+    for index in range(6):
+        noisy, gt, clean = make_shape_sample(12, index, (96, 96), 3.0, noise_style="bumps", with_clean=True)
+        # A model that sees exactly the clean skeleton: on the clean shape the gate returns the
+        # ground truth; on the noisy one it equals the NumPy reference of the same rule.
+        probability = gt.astype(np.float32)
+        np.testing.assert_array_equal(skeleton_from_probability(probability, 0.5, 10, 2, clean), gt)
+        rule = skeleton_target(noisy).astype(bool)
+        band = ndi.binary_dilation(probability >= 0.5, structure=disk(2))
+        expected = skeletonize(prune_terminal_branches(rule & band, 10)).astype(np.uint8)
+        np.testing.assert_array_equal(skeleton_from_probability(probability, 0.5, 10, 2, noisy), expected)
+    with pytest.raises(ValueError, match="input shape"):
+        skeleton_from_probability(probability, 0.5, 10, 2)

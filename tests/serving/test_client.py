@@ -93,7 +93,9 @@ def test_rest_skeletonizer_identical_to_saved_model(url, in_process):
         remote, local = model.predict(shape), in_process.predict(shape)
         assert remote.skeleton.dtype == np.uint8 and remote.probability.dtype == np.float32
         np.testing.assert_array_equal(remote.skeleton, local.skeleton)
-        np.testing.assert_array_equal(remote.probability, local.probability)
+        # Two runs of the same float32 graph may differ in the last bit (seen under heavy CPU
+        # load: oneDNN's split of a reduction varies), so probabilities agree to 1e-6.
+        np.testing.assert_allclose(remote.probability, local.probability, rtol=0, atol=1e-6)
     assert keras_skel.skeletonize(shapes()[2], model=model).sum() > 0
 
 

@@ -390,8 +390,19 @@ def test_models_config_parser_reads_committed_file():
     from keras_skel.serving.server import parse_models_config
 
     models = parse_models_config((REPO / "serving" / "models.config").read_text())
-    assert models["unet_shapes"] == {"base_path": "/models/unet_shapes", "model_platform": "tensorflow",
-                                     "versions": [1], "labels": {"stable": 1}}
+    shipped = _shipped_versions()
+    assert set(models) == set(shipped) and "unet_shapes" in models
+    for name, versions in shipped.items():
+        assert models[name] == {"base_path": f"/models/{name}", "model_platform": "tensorflow",
+                                "versions": versions, "labels": {"stable": max(versions)}}
+
+
+def _shipped_versions() -> dict[str, list[int]]:
+    """Every SavedModel version under saved_models/ (what serving/models.config must list)."""
+    saved = REPO / "saved_models"
+    return {p.name: sorted(int(v.name) for v in p.iterdir() if (v / "saved_model.pb").is_file())
+            for p in sorted(saved.iterdir()) if p.is_dir() and any((v / "saved_model.pb").is_file()
+                                                                    for v in p.iterdir())}
 
 
 def test_rendered_config_round_trips(tmp_path):
@@ -425,14 +436,18 @@ def test_committed_models_config_matches_saved_models():
 
 
 def test_make_models_config_tool_check(tmp_path):
-    (tmp_path / "unet_shapes" / "1").mkdir(parents=True)
-    (tmp_path / "unet_shapes" / "1" / "saved_model.pb").write_bytes(b"")
+    shipped = _shipped_versions()
+    for name, versions in shipped.items():  # the shipped layout, with empty stand-in SavedModels
+        for version in versions:
+            (tmp_path / name / str(version)).mkdir(parents=True)
+            (tmp_path / name / str(version) / "saved_model.pb").write_bytes(b"")
     tool = [sys.executable, str(REPO / "tools" / "make_models_config.py"), "--models", str(tmp_path)]
     committed = REPO / "serving" / "models.config"
     check = subprocess.run([*tool, "--out", str(committed), "--check"], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr  # the committed file is the tool's output for unet_shapes/1
-    (tmp_path / "unet_shapes" / "2").mkdir()
-    (tmp_path / "unet_shapes" / "2" / "saved_model.pb").write_bytes(b"")
+    assert check.returncode == 0, check.stderr  # the committed file is the tool's output for that layout
+    newer = max(shipped["unet_shapes"]) + 1
+    (tmp_path / "unet_shapes" / str(newer)).mkdir()
+    (tmp_path / "unet_shapes" / str(newer) / "saved_model.pb").write_bytes(b"")
     stale = subprocess.run([*tool, "--out", str(committed), "--check"], capture_output=True, text=True)
     assert stale.returncode == 1 and "out of date" in stale.stderr
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from keras_skel.demo import DEFAULT_MODEL
 from keras_skel.errors import KerasSkelError
 from keras_skel.export.tflite import QUANTIZATIONS
 
@@ -145,7 +146,7 @@ def data_convert(src, layout, out_dir, overwrite):
 def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
     """Train a model from RECIPE (a shipped recipe name or a YAML path).
 
-    Shipped recipes: canet_shapes (the shipped clean-shape CANet), canet_ablation, unet_shapes
+    Shipped recipes: canet_shapes (the shipped CANet, gated), canet_clean_shape, canet_ablation, unet_shapes
     (CPU-sized), unet_shapes_256, unet_paper (paper-sized), unet_tiny and canet_tiny (tests).
     The run directory receives config.yaml, best.keras, model.json (threshold),
     metrics.json, history.csv, TensorBoard logs and a resumable backup.
@@ -226,7 +227,7 @@ def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad, overwr
 
 
 @cli.command()
-@click.option("--model", "model", required=True,
+@click.option("--model", "model", default=DEFAULT_MODEL, show_default=True,
               help="'classical', a run dir, a .keras file, a SavedModel dir, a .tflite file, a shipped "
                    "model name, or http://HOST:PORT/v1/models/NAME.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
@@ -327,7 +328,7 @@ def serve(models_dir, host, port, max_body_mb, threads):
 @cli.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo", show_default=True,
               help="Folder for the test data, the reports and the picture.")
-@click.option("--model", default="unet_shapes", show_default=True,
+@click.option("--model", default=DEFAULT_MODEL, show_default=True,
               help="Model compared with classical (default: the shipped U-Net).")
 @click.option("--count", type=click.IntRange(min=1), default=16, show_default=True, help="Held-out test images.")
 @click.option("--size", type=click.IntRange(min=32), default=256, show_default=True, help="Their side length.")

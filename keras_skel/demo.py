@@ -1,9 +1,9 @@
 """`run_demo`: the README's main job, end to end on a CPU.
 
-By default it uses the shipped model (`saved_models/unet_shapes`), so it takes seconds:
+By default it uses the default shipped model (`DEFAULT_MODEL` in `saved_models/`), so it takes seconds:
 
 1. synthesize held-out noisy test shapes (seed 1001; training never draws that seed);
-2. skeletonize them with the shipped U-Net and with the classical baseline;
+2. skeletonize them with that model and with the classical baseline;
 3. score both (exact and 2-px F1, reports with overlays) and write `comparison.png`.
 
 With `train_minutes`, it first trains the `unet_shapes` recipe for that long on fresh synthetic
@@ -17,12 +17,14 @@ from pathlib import Path
 
 from keras_skel.errors import ConfigError
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "DEFAULT_MODEL"]
 
 TEST_SEED = 1001
+# The shipped model `predict` and `demo` use when none is named.
+DEFAULT_MODEL = "unet_shapes"
 
 
-def run_demo(out_dir: str | Path = "demo", model: str = "unet_shapes", count: int = 16, size: int = 256,
+def run_demo(out_dir: str | Path = "demo", model: str = DEFAULT_MODEL, count: int = 16, size: int = 256,
              train_minutes: float | None = None) -> str:
     """Runs the demo into `out_dir` and returns a printable summary.
 

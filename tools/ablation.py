@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 # Rows: name → (description, overrides of canet_ablation). None = no training (post-processing
-# only); "ensemble:<row>" = the 3-member ensemble of a row (member 1 is that row's run).
+# only); "ensemble:<row>" = the 3-member ensemble of a row (member 1 is that row's run);
+# "tta:<row>" = that row's model with D4 TTA; "model:<name>" = a shipped model as it is.
 ROWS: dict[str, tuple[str, object]] = {
     "identity_thin": ("network = identity, threshold + thin", None),
     "identity_gt_rule": ("network = identity, thin + prune 10 px + thin (= classical)", None),
@@ -48,7 +49,9 @@ ROWS: dict[str, tuple[str, object]] = {
                   ["train.clipnorm=null", "train.epochs=10"]),
     "ensemble3": ("CANet, ensemble of 3 (seeds 0-2, probabilities averaged)", "ensemble:ca35"),
     "tta": ("CANet + D4 test-time augmentation", "tta:ca35"),
-    "shape_target": ("CANet predicting the clean shape + ground-truth rule (shipped route)",
+    "shipped_canet": ("the shipped canet_shapes (256² recipe, gated), for reference", "model:canet_shapes"),
+    "shipped_unet": ("the shipped unet_shapes v2 (gated), for reference", "model:unet_shapes"),
+    "shape_target": ("CANet predicting the clean shape + ground-truth rule (clean-shape route)",
                      ["data.target=shape", "model.params.input_kind=shape_distance",
                       "model.params.input_skip=true", "loss.params.w_pos=0.5", "loss.params.w_neg=0.5",
                       "train.optimizer=adam", "train.learning_rate=0.001", "train.clipnorm=null",
@@ -148,6 +151,8 @@ def run_row(name: str, out: Path, sets: dict[str, Path]) -> dict:
         run_row(base, out, sets)
         folds_dir, seconds = _ensemble_row(base, out)
         model = load(folds_dir)
+    elif isinstance(spec, str) and spec.startswith("model:"):
+        model = load(spec.split(":", 1)[1])  # a shipped model, evaluated as it is
     elif isinstance(spec, str) and spec.startswith("tta:"):
         base = spec.split(":", 1)[1]
         run_row(base, out, sets)

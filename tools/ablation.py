@@ -48,7 +48,7 @@ ROWS: dict[str, tuple[str, object]] = {
     "sgd_paper": ("CANet, SGD 0.02 / momentum 0.9 without gradient clipping (500 steps)",
                   ["train.clipnorm=null", "train.epochs=10"]),
     "ensemble3": ("CANet, ensemble of 3 (seeds 0-2, probabilities averaged)", "ensemble:ca35"),
-    "tta": ("CANet + D4 test-time augmentation", "tta:ca35"),
+    "tta": ("CANet + D4 test-time augmentation (ca35's threshold, not re-chosen)", "tta:ca35"),
     "shipped_canet": ("the shipped canet_shapes (256² recipe, gated), for reference", "model:canet_shapes"),
     "shipped_unet": ("the shipped unet_shapes v2 (gated), for reference", "model:unet_shapes"),
     "shape_target": ("CANet predicting the clean shape + ground-truth rule (clean-shape route)",
@@ -140,7 +140,7 @@ def run_row(name: str, out: Path, sets: dict[str, Path]) -> dict:
 
     cache = out / name / "heldout.json"
     if cache.is_file():
-        return json.loads(cache.read_text())
+        return {**json.loads(cache.read_text()), "description": ROWS[name][0]}
     description, spec = ROWS[name]
     start = time.monotonic()
     seconds = 0.0

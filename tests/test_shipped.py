@@ -54,13 +54,13 @@ def test_beats_classical_on_fresh_noisy_shapes(shipped):
     assert learned_acc.result()["f1"] > classical_acc.result()["f1"]
 
 
-def test_clean_shape_model_leaves_clean_shapes_exact():
-    """canet_shapes predicts the clean shape and applies the ground-truth rule: on clean held-out
-    shapes its skeletons are (nearly all) the ground truth itself."""
+def test_gated_model_leaves_clean_shapes_exact():
+    """canet_shapes gates the ground-truth rule applied to the input with its skeleton map: on
+    clean held-out shapes its skeletons are (nearly all) the ground truth itself."""
     if not (ROOT / "canet_shapes" / "1").is_dir():
         pytest.skip("no shipped canet_shapes in this checkout")
     model = load("canet_shapes")
-    assert model.prune_length == 10
+    assert model.prune_length == 10 and model.gate_radius == 2
     acc = SkeletonF1Accumulator(0.0)
     for i in range(8):
         shape, gt = make_shape_sample(779, i, (256, 256), noise=0.0, split="heldout")

@@ -157,6 +157,7 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
       keras-skel train unet_shapes_256 --init-from unet_shapes --set data.source=folder \\
           --set data.train_dir=my_shapes --out runs/finetuned
       keras-skel train canet_tiny --folds 3 --out runs/ensemble
+      keras-skel train canet_shapes --out runs/canet --reselect --set eval.gate_radius=3
     """
     _quiet_tensorflow()
     from keras_skel.config import load_config

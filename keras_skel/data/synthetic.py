@@ -914,6 +914,12 @@ def _check_split(split: str) -> str:
     return split
 
 
+def _check_noise_style(noise_style: str) -> str:
+    if noise_style not in NOISE_STYLES:
+        raise ConfigError(f"unknown noise style {noise_style!r}; expected one of {', '.join(NOISE_STYLES)}")
+    return noise_style
+
+
 def make_shape(
     rng: np.random.Generator,
     size: tuple[int, int],
@@ -1194,8 +1200,7 @@ def make_shape_sample(
         >>> all(np.array_equal(x, y) for x, y in zip(a, b))
         True
     """
-    if noise_style not in NOISE_STYLES:
-        raise ConfigError(f"unknown noise style {noise_style!r}; expected one of {', '.join(NOISE_STYLES)}")
+    _check_noise_style(noise_style)
     family = family_of(seed, index, split) if family is None else family
     rng = np.random.default_rng([int(seed), int(index), _SHAPE_STREAM])
     clean = make_shape(rng, size, family, split=split)
@@ -1297,8 +1302,7 @@ def write_shapes_dataset(
         raise ValueError(f"count must be ≥ 0; got {count}")
     _canvas(size)  # validates size early
     _check_split(split)
-    if noise_style not in NOISE_STYLES:
-        raise ConfigError(f"unknown noise style {noise_style!r}; expected one of {', '.join(NOISE_STYLES)}")
+    _check_noise_style(noise_style)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise DataError(f"{out} exists and is not a folder")
@@ -1401,8 +1405,7 @@ def shapes_source(
     h, w = int(size[0]), int(size[1])
     _canvas((h, w))
     _check_split(split)
-    if noise_style not in NOISE_STYLES:
-        raise ConfigError(f"unknown noise style {noise_style!r}; expected one of {', '.join(NOISE_STYLES)}")
+    _check_noise_style(noise_style)
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
     parallel = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls

@@ -2,5 +2,6 @@
 
 from keras_skel.losses import functional
 from keras_skel.losses.segmentation import DiceLoss, FocalDiceLoss, WeightedFocalLoss
+from keras_skel.losses.thin import ThinSegmentationLoss
 
-__all__ = ["functional", "WeightedFocalLoss", "DiceLoss", "FocalDiceLoss"]
+__all__ = ["functional", "WeightedFocalLoss", "DiceLoss", "FocalDiceLoss", "ThinSegmentationLoss"]

@@ -38,6 +38,20 @@ def _parse_size(value: str) -> tuple[int, int]:
     return parts[0], parts[1]
 
 
+def _parse_thin_size(value: str, volumes: bool) -> tuple[int, ...]:
+    rank = 3 if volumes else 2
+    form = "S or DxHxW" if volumes else "S or HxW"
+    try:
+        parts = [int(p) for p in value.lower().replace("×", "x").split("x")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected {form}, e.g. {'32 or 32x48x48' if volumes else '96 or 96x128'}") from None
+    if len(parts) == 1:
+        parts = parts * rank
+    if len(parts) != rank or min(parts) < 16:
+        raise click.BadParameter(f"{value!r}: expected {form} with sides >= 16")
+    return tuple(parts)
+
+
 class _Group(click.Group):
     def invoke(self, ctx):
         try:
@@ -68,8 +82,9 @@ def data():
 
 
 @data.command("synth")
-@click.option("--task", type=click.Choice(["shapes"]), default="shapes", show_default=True,
-              help="What to synthesize (more tasks arrive with their methods).")
+@click.option("--task", type=click.Choice(["shapes", "thin"]), default="shapes", show_default=True,
+              help="shapes: binary shapes + skeletons; thin: vessels, cracks and roads on textured "
+                   "backgrounds + label maps (segmentation).")
 @click.option("--count", type=click.IntRange(min=1), required=True, help="Number of samples.")
 @click.option("--size", default="256", show_default=True, help="Image size: S or HxW.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
@@ -84,9 +99,16 @@ def data():
                    "and glyphs in fonts no training split uses (Computer Modern).")
 @click.option("--clean", is_flag=True, help="Also write OUT/clean/<id>.png, the noise-free shapes (targets of "
               "shape-denoising models, data.target: shape).")
+@click.option("--classes", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="--task thin: foreground classes (1 = binary).")
+@click.option("--3d", "volumes", is_flag=True, help="--task thin: 3-D volumes of SxSxS (or DxHxW) voxels.")
+@click.option("--structure", type=click.Choice(["mixed", "vessels", "cracks", "roads"]), default="mixed",
+              show_default=True, help="--task thin: which thin structures.")
 @click.option("--overwrite", is_flag=True, help="Replace samples in an existing dataset folder.")
-def data_synth(task, count, size, out_dir, seed, noise, noise_style, split, clean, overwrite):
-    """Synthesize a binary-shape dataset: OUT/shapes/<id>.png and OUT/skeletons/<id>.png.
+def data_synth(task, count, size, out_dir, seed, noise, noise_style, split, clean, classes, volumes, structure,
+               overwrite):
+    """Synthesize a dataset: binary shapes (OUT/shapes/<id>.png, OUT/skeletons/<id>.png) or
+    thin structures (OUT/images/<id>.png|.npy, OUT/labels/<id>.png|.npy, OUT/dataset.json).
 
     Shapes: blobs, polygons, strokes, trees, animal-like bodies, font glyphs, shapes with
     holes; random scale, rotation and position. Targets follow the ground-truth rule
@@ -97,7 +119,19 @@ def data_synth(task, count, size, out_dir, seed, noise, noise_style, split, clea
       keras-skel data synth --task shapes --count 500 --size 256 --out data/shapes --seed 1
       keras-skel data synth --count 100 --size 256 --split heldout --noise 3 --noise-style bumps \\
           --out data/heldout_noisy
+      keras-skel data synth --task thin --classes 3 --count 200 --size 96 --out data/thin
+      keras-skel data synth --task thin --3d --count 50 --size 32 --out data/thin3d
     """
+    if task == "thin":
+        from keras_skel.data.thin import write_thin_dataset
+
+        dims = _parse_thin_size(size, volumes)
+        write_thin_dataset(out_dir, count, dims, seed=seed, classes=classes,
+                           kind=None if structure == "mixed" else structure, progress=True, overwrite=overwrite)
+        click.echo(f"wrote {count} {'volumes' if volumes else 'images'} to {out_dir}")
+        return
+    if classes != 1 or volumes or structure != "mixed":
+        raise click.UsageError("--classes, --3d and --structure are options of --task thin")
     from keras_skel.data.synthetic import write_shapes_dataset
 
     n = write_shapes_dataset(out_dir, count, _parse_size(size), seed=seed, noise=noise,
@@ -184,9 +218,27 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
         click.echo(f"ensemble of {folds} in {run_dir}: use it as --model {run_dir} or export it")
         return
     result = run_training(cfg, run_dir, overwrite=overwrite, command=command)
+    if result.val_scores is not None:
+        v = result.val_scores
+        click.echo(f"run {result.run_dir}: {result.epochs} epochs in {result.train_seconds:.0f} s, validation "
+                   f"Dice {v['dice']:.4f}, clDice {v['cldice']:.4f}, Betti errors b0 {v['betti0']:.2f}, "
+                   f"b1 {v['betti1']:.2f} (means over classes and images)")
+        return
     click.echo(f"run {result.run_dir}: {result.epochs} epochs in {result.train_seconds:.0f} s, "
                f"threshold {result.threshold:.2f}, validation F1 exact {result.val_exact_f1:.4f}, "
                f"{cfg.eval.tolerance:g}-px {result.val_tolerant_f1:.4f}")
+
+
+def _is_thin_run(model: str) -> bool:
+    """A run dir (or its .keras) whose model.json says task thin."""
+    import json
+
+    path = Path(model)
+    info = (path if path.is_dir() else path.parent) / "model.json"
+    try:
+        return path.exists() and json.loads(info.read_text()).get("task") == "thin"
+    except (OSError, ValueError):
+        return False
 
 
 @cli.command()
@@ -194,7 +246,8 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
               help="'classical', a run dir, a .keras file, a SavedModel dir, a .tflite file, a shipped "
                    "model name, or http://HOST:PORT/v1/models/NAME.")
 @click.option("--data", "data_dir", type=click.Path(), required=True,
-              help="Dataset folder with shapes/ and skeletons/.")
+              help="Dataset folder with shapes/ and skeletons/ (for a thin-structure run: images/, labels/ "
+                   "and dataset.json).")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=2.0, show_default=True,
               help="Matching distance (px) of the tolerant F1.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
@@ -206,7 +259,8 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
               "(8x compute; Keras models / run dirs).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing report in --report.")
 def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad, overwrite, tta):
-    """Score a model on a dataset folder: exact and tolerant skeleton F1.
+    """Score a model on a dataset folder: exact and tolerant skeleton F1 (for a thin-structure
+    run: Dice, clDice and Betti-number errors per class).
 
     F1 is dataset-level (pixel counts summed over images); the per-image mean is shown beside
     it. Overlays: yellow correct, green missed, red extra.
@@ -216,6 +270,14 @@ def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad, overwr
       keras-skel evaluate --model runs/unet --data data/test --tolerance 2 --report reports/unet
     """
     _quiet_tensorflow()
+    if _is_thin_run(model):
+        from keras_skel.segmentation import evaluate_folder, format_segmentation_report
+
+        report = evaluate_folder(model, data_dir, report_dir, overwrite=overwrite, progress=True)
+        click.echo(format_segmentation_report(report))
+        if report_dir:
+            click.echo(f"report: {Path(report_dir) / 'report.json'}")
+        return
     from keras_skel.evaluation import evaluate as run_evaluation
     from keras_skel.evaluation import format_report
 

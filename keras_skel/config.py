@@ -50,12 +50,19 @@ class DataConfig:
     subfolder (else the input shape is its own target). `split` and `noise_style` choose the
     synthetic shapes' variants and boundary noise (`keras_skel.data.synthetic`);
     `clean_fraction` of them stay noise-free.
+
+    Thin-structure segmentation (`task: thin`): `source` is `synthetic_thin` (fresh vessels,
+    cracks or roads, `structure` mixed/vessels/cracks/roads) or `thin_folder` (`train_dir` as
+    `data synth --task thin` writes it); `image_size` has 2 entries (images) or 3 (volumes,
+    D, H, W); `classes` foreground classes (1 = binary, sigmoid; K > 1 = softmax over
+    background + K); `tube_radius` is the radius of the tubed skeleton that the Skeleton
+    Recall loss needs (made on the CPU in the pipeline only when the loss uses it).
     """
 
     source: str = "synthetic_shapes"
     train_dir: str | None = None
     val_dir: str | None = None
-    image_size: tuple[int, int] = (128, 128)
+    image_size: tuple[int, ...] = (128, 128)
     noise: float = 2.0
     val_count: int = 64
     val_fraction: float = 0.2
@@ -67,6 +74,9 @@ class DataConfig:
     split: str = "all"
     noise_style: str = "field"
     clean_fraction: float = 0.0
+    classes: int = 1
+    structure: str = "mixed"
+    tube_radius: int = 2
 
 
 @dataclass(frozen=True)
@@ -156,7 +166,8 @@ class Config:
 
 
 _CHOICES = {
-    "task": ("shapes",),
+    "task": ("shapes", "thin"),
+    "data.structure": ("mixed", "vessels", "cracks", "roads"),
     "data.on_error": ("raise", "skip"),
     "data.target": ("skeleton", "shape"),
     "data.split": ("all", "train", "heldout"),
@@ -257,11 +268,27 @@ def config_from_dict(raw: Mapping[str, Any], origin: str = "config") -> Config:
 
 def _check_values(cfg: Config, origin: str) -> None:
     problems = []
+    thin_sources, shape_sources = ("synthetic_thin", "thin_folder"), ("synthetic_shapes", "folder")
+    if cfg.task == "thin":
+        if len(cfg.data.image_size) not in (2, 3):
+            problems.append(f"data.image_size must have 2 (H, W) or 3 (D, H, W) entries, got {list(cfg.data.image_size)}")
+        if cfg.data.source in shape_sources:
+            problems.append(f"task thin needs data.source synthetic_thin or thin_folder, got {cfg.data.source}")
+        if not 1 <= cfg.data.classes <= 8:
+            problems.append(f"data.classes must be in 1..8, got {cfg.data.classes}")
+        if cfg.data.tube_radius < 0:
+            problems.append(f"data.tube_radius must be >= 0, got {cfg.data.tube_radius}")
+    else:
+        if len(cfg.data.image_size) != 2:
+            problems.append(f"data.image_size must have 2 entries (H, W), got {list(cfg.data.image_size)}")
+        if cfg.data.source in thin_sources:
+            problems.append(f"data.source {cfg.data.source} is for task thin (set task: thin)")
     if cfg.data.batch_size < 1:
         problems.append(f"data.batch_size must be >= 1, got {cfg.data.batch_size}")
-    if min(cfg.data.image_size) < 8:
+    if not cfg.data.image_size or min(cfg.data.image_size) < 8:
         problems.append(f"data.image_size must be at least 8x8, got {list(cfg.data.image_size)}")
-    if cfg.data.augment and cfg.data.image_size[0] != cfg.data.image_size[1]:
+    if (cfg.task == "shapes" and cfg.data.augment and len(cfg.data.image_size) == 2
+            and cfg.data.image_size[0] != cfg.data.image_size[1]):
         problems.append(f"data.image_size must be square when data.augment is on (90° rotations), "
                         f"got {list(cfg.data.image_size)}")
     if not 0 < cfg.data.val_fraction < 1:

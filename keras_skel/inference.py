@@ -384,7 +384,8 @@ def infer_stride(model) -> int:
 
     stride = 1
     for layer in model.layers:
-        if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+        if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.layers.MaxPooling3D,
+                              keras.layers.AveragePooling3D)):
             stride *= int(layer.strides[0])
     return stride
 

@@ -42,18 +42,22 @@ class TrainResult:
     Attributes:
         run_dir: the run directory.
         threshold: threshold chosen on the validation split.
-        val_exact_f1: dataset-level exact F1 on validation at that threshold.
-        val_tolerant_f1: dataset-level F1 within `eval.tolerance` px.
+        val_exact_f1: dataset-level exact F1 on validation at that threshold (None for
+            task `thin`).
+        val_tolerant_f1: dataset-level F1 within `eval.tolerance` px (None for task `thin`).
         train_seconds: wall time of `model.fit`.
         epochs: epochs completed.
+        val_scores: task `thin`: validation Dice, clDice and Betti errors
+            (`SegmentationAccumulator.result()` without the per-image rows).
     """
 
     run_dir: Path
     threshold: float
-    val_exact_f1: float
-    val_tolerant_f1: float
+    val_exact_f1: float | None
+    val_tolerant_f1: float | None
     train_seconds: float
     epochs: int
+    val_scores: dict | None = None
 
 
 def cpu_has_amx() -> bool:
@@ -327,24 +331,36 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
         splits = DATASETS.build(cfg.data.source, **DATASETS.accepted(cfg.data.source, data_args))
         if not splits.val:
             raise ConfigError("the validation split is empty: raise data.val_count or data.val_fraction")
-        train_ds = training_pipeline(splits.train, cfg.data.image_size, cfg.data.batch_size, cfg.seed,
-                                     cfg.data.augment, cfg.data.input_noise_std, splits.train_shuffle)
-        val_targets = splits.val_targets or [skeleton for _, _, skeleton in splits.val]
-        val_samples = [(shape, target) for (_, shape, _), target in zip(splits.val, val_targets)]
-        val_ds = evaluation_pipeline(val_samples, cfg.data.image_size, cfg.data.batch_size)
+        loss = LOSSES.build(cfg.loss.name, **cfg.loss.params)
+        model_args = dict(input_channels=1)
+        if cfg.task == "thin":
+            train_ds, val_ds, model_args = _thin_datasets(cfg, splits, loss)
+        else:
+            train_ds = training_pipeline(splits.train, cfg.data.image_size, cfg.data.batch_size, cfg.seed,
+                                         cfg.data.augment, cfg.data.input_noise_std, splits.train_shuffle)
+            val_targets = splits.val_targets or [skeleton for _, _, skeleton in splits.val]
+            val_samples = [(shape, target) for (_, shape, _), target in zip(splits.val, val_targets)]
+            val_ds = evaluation_pipeline(val_samples, cfg.data.image_size, cfg.data.batch_size)
         if cfg.train.steps_per_epoch is None and splits.train_count is None:
             raise ConfigError(f"data.source {cfg.data.source} is an endless stream: set train.steps_per_epoch")
         steps = cfg.train.steps_per_epoch or max(1, math.ceil(splits.train_count / cfg.data.batch_size))
 
         strategy = _strategy(cfg.train.strategy, cfg.train.cpu_devices)
         with strategy.scope():
-            model = MODELS.build(cfg.model.name, input_channels=1, **cfg.model.params)
+            model = MODELS.build(cfg.model.name, **{**model_args, **cfg.model.params})
             if cfg.train.init_from and not resuming:
                 init_weights_from(model, cfg.train.init_from)
-            loss = LOSSES.build(cfg.loss.name, **cfg.loss.params)
             model.compile(optimizer=_optimizer(cfg, steps * cfg.train.epochs), loss=loss,
                           jit_compile=cfg.train.jit_compile)
-        if isinstance(model.output, dict):  # deep supervision: one target per output, by name
+        if cfg.task == "thin":
+            _check_thin_model(cfg, model, model_args)
+        if isinstance(model.output, dict) and cfg.task == "thin":
+            from keras_skel.data.thin_pipeline import thin_deep_supervision_targets
+
+            depth, channels = len(model.output), model_args["output_channels"]
+            train_ds = train_ds.map(lambda x, y: (x, thin_deep_supervision_targets(y, depth, channels)))
+            val_ds = val_ds.map(lambda x, y: (x, thin_deep_supervision_targets(y, depth, channels)))
+        elif isinstance(model.output, dict):  # deep supervision: one target per output, by name
             from keras_skel.models.canet import deep_supervision_targets
 
             depth = len(model.output)  # `probability` + one side output per lower decoder stage
@@ -372,6 +388,8 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
 
         stop_request = _stop_request_callback()
         callbacks.append(stop_request)
+        step_timer = _step_timer_callback()
+        callbacks.append(step_timer)
         start = time.monotonic()
         with _graceful_stop(stop_request):
             history = model.fit(train_ds, epochs=cfg.train.epochs, steps_per_epoch=steps,
@@ -381,8 +399,74 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
+    rates = dict(step_seconds=step_timer.median(), samples_per_second_training=step_timer.rate(cfg.data.batch_size))
+    if cfg.task == "thin":
+        from keras_skel.segmentation import measure_pipeline_rate
+
+        rates["samples_per_second_pipeline"] = measure_pipeline_rate(train_ds)
     return _finish_run(cfg, run_dir, model, splits, history, train_seconds, policy, command,
-                       strategy.num_replicas_in_sync)
+                       strategy.num_replicas_in_sync, rates)
+
+
+def _step_timer_callback():
+    """A callback recording the wall time of each training batch (`median()` is robust to
+    the first, compiling, batch)."""
+    import keras
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+            self._start = None
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self._start is not None:
+                self.times.append(time.perf_counter() - self._start)
+
+        def median(self):
+            return float(np.median(self.times)) if self.times else None
+
+        def rate(self, batch_size):
+            step = self.median()
+            return batch_size / step if step else None
+
+    return StepTimer()
+
+
+def _thin_datasets(cfg, splits, loss):
+    """Training and validation datasets of a thin-structure run, and the model's output args."""
+    from keras_skel.data.thin_pipeline import output_channels, thin_evaluation_pipeline, thin_training_pipeline
+
+    with_tube = bool(getattr(loss, "uses_tubed_skeleton", False))
+    train_ds = thin_training_pipeline(splits.train, cfg.data.image_size, cfg.data.batch_size, cfg.seed,
+                                      cfg.data.classes, with_tube, cfg.data.tube_radius, cfg.data.augment,
+                                      finite=splits.train_count is not None, shuffle_buffer=splits.train_shuffle)
+    val_samples = [(image, labels) for _, image, labels in splits.val]
+    val_ds = thin_evaluation_pipeline(val_samples, cfg.data.image_size, cfg.data.batch_size, cfg.data.classes,
+                                      with_tube, cfg.data.tube_radius)
+    channels = output_channels(cfg.data.classes)
+    return train_ds, val_ds, dict(input_channels=1, output_channels=channels,
+                                  output_activation="sigmoid" if channels == 1 else "softmax")
+
+
+def _check_thin_model(cfg, model, model_args) -> None:
+    from keras_skel.inference import infer_stride
+
+    ndim = len(cfg.data.image_size)
+    if len(model.input_shape) - 2 != ndim:
+        raise ConfigError(f"model {cfg.model.name} takes {len(model.input_shape) - 2}-D inputs but data.image_size "
+                          f"{list(cfg.data.image_size)} is {ndim}-D (use unet for images, unet3d for volumes)")
+    output = model.output["probability"] if isinstance(model.output, dict) else model.output
+    if output.shape[-1] != model_args["output_channels"]:
+        raise ConfigError(f"model.params gives {output.shape[-1]} output channels; data.classes "
+                          f"{cfg.data.classes} needs {model_args['output_channels']}")
+    stride = infer_stride(model)
+    if any(s % stride for s in cfg.data.image_size):
+        raise ConfigError(f"data.image_size {list(cfg.data.image_size)} must be multiples of the model's stride "
+                          f"{stride}")
 
 
 def _max_size(cfg) -> int | None:
@@ -472,9 +556,13 @@ def _calibrate_input_skip(cfg, full_model, model, skeletonizer, splits, best_pat
 
 
 def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float, policy: str,
-                command: str | None, replicas: int) -> TrainResult:
+                command: str | None, replicas: int, rates: dict | None = None) -> TrainResult:
     """Picks the threshold on validation with the best checkpoint and writes the run record."""
     import keras
+
+    if cfg.task == "thin":
+        return _finish_thin_run(cfg, run_dir, model, splits, history, train_seconds, policy, command, replicas,
+                                rates or {})
 
     from keras_skel.inference import MODEL_INFO_FILE, KerasSkeletonizer, infer_stride
     from keras_skel.metrics.skeleton_f1 import SkeletonF1Accumulator
@@ -531,7 +619,39 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
         replicas=replicas,
         history={k: [float(v) for v in vals] for k, vals in history.history.items()},
         input_skip_calibration=skip_table,
+        **(rates or {}),
     )
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return TrainResult(run_dir, threshold, scores["exact"]["f1"], scores["tolerant"]["f1"],
                        train_seconds, epochs)
+
+
+def _finish_thin_run(cfg, run_dir: Path, model, splits, history, train_seconds: float, policy: str,
+                     command: str | None, replicas: int, rates: dict) -> TrainResult:
+    """Scores the best checkpoint of a thin run (Dice, clDice, Betti) and writes the run record."""
+    import keras
+
+    from keras_skel.inference import MODEL_INFO_FILE
+    from keras_skel.models.canet import probability_model
+    from keras_skel.segmentation import thin_run_record
+
+    best_path = run_dir / "best.keras"
+    if best_path.exists():
+        model = keras.saving.load_model(best_path, compile=False)
+    else:
+        model.save(best_path)
+    info, scores = thin_run_record(cfg, run_dir, probability_model(model), splits, command)
+    (run_dir / MODEL_INFO_FILE).write_text(json.dumps(info, indent=2))
+    val = {k: v for k, v in scores.items() if k != "per_image"}
+    metrics = dict(
+        val=val,
+        val_count=len(splits.val),
+        train_seconds=round(train_seconds, 1),
+        epochs_this_session=len(history.history.get("loss", [])),
+        precision_policy=policy,
+        replicas=replicas,
+        history={k: [float(v) for v in vals] for k, vals in history.history.items()},
+        **rates,
+    )
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return TrainResult(run_dir, 0.5, None, None, train_seconds, metrics["epochs_this_session"], val_scores=val)

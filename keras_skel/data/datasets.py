@@ -17,7 +17,7 @@ from keras_skel.data import folders, synthetic
 from keras_skel.data.pipeline import samples_dataset, split_indices
 from keras_skel.registry import DATASETS
 
-__all__ = ["Splits", "synthetic_shapes", "folder"]
+__all__ = ["Splits", "synthetic_shapes", "folder", "synthetic_thin", "thin_folder"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class Splits:
 
     Attributes:
         train: `(image, target)` stream for `training_pipeline`.
-        val: validation samples `(id, shape, skeleton)` as NumPy arrays.
+        val: validation samples `(id, shape, skeleton)` as NumPy arrays (thin-structure
+            datasets: `(id, image, labels)`).
         train_shuffle: shuffle buffer the training stream wants (0 for fresh samples).
         description: one line for run records and model cards.
         train_count: number of training samples (None for an endless stream).
@@ -128,3 +129,73 @@ def folder(train_dir: str, seed: int, val_dir: str | None = None, val_fraction: 
     val_targets = [t for *_, t in val_samples] if target == "shape" else None
     return Splits(stream, [(i, s, k) for i, s, k, _ in val_samples], len(train_samples), description,
                   len(train_samples), val_targets=val_targets)
+
+
+@DATASETS.register("synthetic_thin")
+def synthetic_thin(image_size: tuple[int, ...], seed: int, classes: int = 1, structure: str = "mixed",
+                   val_count: int = 64) -> Splits:
+    """Fresh synthetic thin structures every step (`data.thin`), and `val_count` fixed
+    validation samples; 2-D for a 2-entry `image_size`, 3-D volumes for 3 entries.
+
+    Args:
+        image_size: `(H, W)` or `(D, H, W)`.
+        seed: dataset seed.
+        classes: foreground classes (1 = binary).
+        structure: `vessels`, `cracks`, `roads` or `mixed`.
+        val_count: number of validation samples.
+    """
+    from keras_skel.data import thin
+
+    size = tuple(int(s) for s in image_size)
+    kind = None if structure == "mixed" else structure
+    val = []
+    for index in range(val_count):
+        image, labels = thin.make_thin_sample(_val_seed(seed), index, size, classes=classes, kind=kind)
+        val.append((f"{index:06d}", image, labels))
+    train = thin.thin_source(size, seed=_train_seed(seed), classes=classes, kind=kind)
+    dims = "x".join(str(s) for s in size)
+    description = f"synthetic thin structures ({structure}) {dims}, {classes} class(es), seed {seed}"
+    return Splits(train, val, 0, description)
+
+
+@DATASETS.register("thin_folder")
+def thin_folder(train_dir: str, seed: int, val_dir: str | None = None, val_fraction: float = 0.2,
+                classes: int = 1) -> Splits:
+    """A thin-structure dataset folder (`images/`, `labels/`, `dataset.json`; `data synth
+    --task thin` writes one), split by `seed` unless `val_dir` is given.
+
+    Args:
+        train_dir: training folder.
+        seed: split seed.
+        val_dir: optional separate validation folder.
+        val_fraction: share of `train_dir` held out when `val_dir` is not given.
+        classes: the recipe's `data.classes`; must match the folder's `dataset.json`.
+    """
+    from keras_skel.data import thin
+    from keras_skel.data.thin_pipeline import thin_samples_dataset
+    from keras_skel.errors import ConfigError, DataError
+
+    if not train_dir:
+        raise ConfigError("data.source thin_folder needs data.train_dir (a folder with images/, labels/ and "
+                          "dataset.json, as `keras-skel data synth --task thin` writes)")
+
+    def read(root):
+        info, samples = thin.load_thin_folder(root)
+        if int(info["classes"]) != classes:
+            raise ConfigError(f"{root}/dataset.json says {info['classes']} class(es) but the recipe has "
+                              f"data.classes {classes}: set --set data.classes={info['classes']}")
+        return samples
+
+    samples = read(train_dir)
+    if val_dir:
+        train_samples, val_samples = samples, read(val_dir)
+    else:
+        if len(samples) < 2:
+            raise DataError(f"{train_dir} has {len(samples)} sample: at least 2 are needed to split off "
+                            "validation (or give data.val_dir)")
+        train_idx, val_idx = split_indices(len(samples), val_fraction, seed)
+        train_samples = [samples[i] for i in train_idx]
+        val_samples = [samples[i] for i in val_idx]
+    stream = thin_samples_dataset([(image, labels) for _, image, labels in train_samples])
+    description = f"thin folder {train_dir} ({len(train_samples)} train / {len(val_samples)} val)"
+    return Splits(stream, val_samples, len(train_samples), description, len(train_samples))

@@ -1,0 +1,159 @@
+"""Thin-structure segmentation (task `thin`): predicting label maps, scoring them, and the
+thin-task parts of a training run.
+
+A thin model maps an image `[H, W]` or volume `[D, H, W]` (float 0..1) to class probabilities;
+its labels are the argmax of a softmax (channel 0 = background) or the 0.5 threshold of a
+sigmoid. Scores are Dice, clDice and Betti-number errors per class
+(`keras_skel.metrics.topology`), reported as means over images, as the thin-structure papers
+do.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from keras_skel.errors import ConfigError, DataError, ModelNotFoundError
+
+__all__ = ["ThinSegmenter", "load_segmenter", "evaluate_segmentation", "measure_pipeline_rate",
+           "THIN_INFO_KEYS"]
+
+THIN_INFO_KEYS = ("task", "classes", "ndim", "stride", "image_size", "model", "data", "command")
+
+
+class ThinSegmenter:
+    """Label maps from a Keras thin-structure model.
+
+    Args:
+        model: a single-output `keras.Model` (`models.canet.probability_model` of a
+            deep-supervised one).
+        classes: foreground classes (1 = sigmoid binary model).
+        stride: inputs are padded to a multiple of this per spatial axis (and cropped back).
+        name: shown in reports.
+    """
+
+    def __init__(self, model, classes: int, stride: int, name: str = "model"):
+        self.model = model
+        self.classes = int(classes)
+        self.stride = int(stride)
+        self.name = name
+        self.ndim = len(model.input_shape) - 2
+
+    def probability(self, image: np.ndarray) -> np.ndarray:
+        """Class probabilities `[*spatial, C]` of one image or volume."""
+        image = np.asarray(image, np.float32)
+        if image.ndim != self.ndim:
+            raise DataError(f"{self.name} segments {self.ndim}-D inputs; got an array of shape {image.shape}")
+        pads = [(0, -s % self.stride) for s in image.shape]
+        padded = np.pad(image, pads)[None, ..., None]
+        out = np.asarray(self.model(padded, training=False))[0]
+        return out[tuple(slice(0, s) for s in image.shape)]
+
+    def labels(self, image: np.ndarray) -> np.ndarray:
+        """uint8 label map (0 = background, 1..K), same spatial shape as `image`."""
+        prob = self.probability(image)
+        if prob.shape[-1] == 1:
+            return (prob[..., 0] >= 0.5).astype(np.uint8)
+        return np.argmax(prob, axis=-1).astype(np.uint8)
+
+
+def load_segmenter(path: str | Path) -> ThinSegmenter:
+    """A `ThinSegmenter` from a thin run directory (`best.keras` + `model.json`) or a `.keras`
+    file beside such a `model.json`."""
+    import keras
+
+    from keras_skel.models.canet import probability_model
+
+    path = Path(path)
+    folder, keras_file = (path, path / "best.keras") if path.is_dir() else (path.parent, path)
+    info_file = folder / "model.json"
+    if not keras_file.is_file() or not info_file.is_file():
+        raise ModelNotFoundError(f"{path} is not a thin-structure run: it needs best.keras and model.json "
+                         "(made by `keras-skel train` with a thin recipe)")
+    info = json.loads(info_file.read_text())
+    if info.get("task") != "thin":
+        raise ConfigError(f"{info_file} is a {info.get('task')!r} model, not a thin-structure one")
+    model = probability_model(keras.saving.load_model(keras_file, compile=False))
+    return ThinSegmenter(model, info["classes"], info["stride"], name=str(path))
+
+
+def evaluate_segmentation(segmenter: ThinSegmenter, samples: Sequence[tuple[str, np.ndarray, np.ndarray]],
+                          progress: bool = False) -> dict:
+    """Dice, clDice and Betti errors of `segmenter` on `(id, image, labels)` samples.
+
+    Returns:
+        `SegmentationAccumulator.result()` plus `model` and `count`.
+    """
+    from keras_skel.metrics.topology import SegmentationAccumulator
+
+    acc = SegmentationAccumulator(segmenter.classes)
+    for i, (sample_id, image, labels) in enumerate(samples):
+        acc.update(segmenter.labels(image), labels, image_id=sample_id)
+        if progress and (i + 1) % 10 == 0:
+            print(f"  {i + 1}/{len(samples)}", flush=True)
+    result = acc.result()
+    result.update(model=segmenter.name, count=len(samples))
+    return result
+
+
+def evaluate_folder(model: str | Path, data_dir: str | Path, report_dir: str | Path | None = None,
+                    overwrite: bool = False, progress: bool = False) -> dict:
+    """Scores a thin run on a thin dataset folder (`images/`, `labels/`, `dataset.json`) and
+    writes `report.json` to `report_dir` when given (refused over an existing one)."""
+    from keras_skel.data.thin import load_thin_folder
+
+    if report_dir is not None and (Path(report_dir) / "report.json").exists() and not overwrite:
+        raise DataError(f"{Path(report_dir) / 'report.json'} exists already; pass --overwrite to replace it")
+    segmenter = load_segmenter(model)
+    info, samples = load_thin_folder(data_dir)
+    if int(info["classes"]) != segmenter.classes:
+        raise DataError(f"{data_dir}/dataset.json has {info['classes']} class(es); the model {model} "
+                        f"segments {segmenter.classes}")
+    report = evaluate_segmentation(segmenter, samples, progress)
+    report["data"] = str(data_dir)
+    if report_dir is not None:
+        Path(report_dir).mkdir(parents=True, exist_ok=True)
+        tmp = Path(report_dir) / "report.json.tmp"
+        tmp.write_text(json.dumps(report, indent=2))
+        tmp.replace(Path(report_dir) / "report.json")
+    return report
+
+
+def format_segmentation_report(report: dict) -> str:
+    """A few lines: per class and mean Dice, clDice, β0 and β1 errors."""
+    lines = [f"{report['model']} on {report.get('data', 'validation')}: {report['count']} samples",
+             f"{'class':>6} {'Dice':>7} {'clDice':>7} {'β0 err':>7} {'β1 err':>7}"]
+    for row in report["per_class"]:
+        lines.append(f"{row['class']:>6} {row['dice']:7.4f} {row['cldice']:7.4f} {row['betti0']:7.3f} "
+                     f"{row['betti1']:7.3f}")
+    lines.append(f"{'mean':>6} {report['dice']:7.4f} {report['cldice']:7.4f} {report['betti0']:7.3f} "
+                 f"{report['betti1']:7.3f}")
+    return "\n".join(lines)
+
+
+def measure_pipeline_rate(dataset, batches: int = 10) -> float:
+    """Samples per second the input pipeline alone delivers (after one warm-up batch)."""
+    iterator = iter(dataset)
+    first = next(iterator)
+    batch = int(first[0].shape[0])
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return batches * batch / (time.perf_counter() - start)
+
+
+def thin_run_record(cfg: Any, run_dir: Path, model, splits, command: str | None) -> tuple[dict, dict]:
+    """Scores the best checkpoint of a thin run on its validation samples and returns
+    `(model_info, val_scores)` for `model.json` and `metrics.json`."""
+    from keras_skel.inference import infer_stride
+
+    segmenter = ThinSegmenter(model, cfg.data.classes, infer_stride(model), name=str(run_dir / "best.keras"))
+    scores = evaluate_segmentation(segmenter, splits.val)
+    info = dict(task="thin", classes=cfg.data.classes, ndim=len(cfg.data.image_size), stride=segmenter.stride,
+                image_size=list(cfg.data.image_size), model=cfg.model.name, data=splits.description,
+                command=command)
+    return info, scores

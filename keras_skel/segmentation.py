@@ -42,6 +42,14 @@ class ThinSegmenter:
         self.stride = int(stride)
         self.name = name
         self.ndim = len(model.input_shape) - 2
+        import tensorflow as tf
+
+        # One trace for every input size (a plain call would retrace per shape).
+        @tf.function(input_signature=[tf.TensorSpec([None] * (self.ndim + 1) + [1], tf.float32)])
+        def probability_fn(images):
+            return model(images, training=False)
+
+        self._probability_fn = probability_fn
 
     def probability(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities `[*spatial, C]` of one image or volume."""
@@ -50,7 +58,7 @@ class ThinSegmenter:
             raise DataError(f"{self.name} segments {self.ndim}-D inputs; got an array of shape {image.shape}")
         pads = [(0, -s % self.stride) for s in image.shape]
         padded = np.pad(image, pads)[None, ..., None]
-        out = np.asarray(self.model(padded, training=False))[0]
+        out = self._probability_fn(padded).numpy()[0]
         return out[tuple(slice(0, s) for s in image.shape)]
 
     def labels(self, image: np.ndarray) -> np.ndarray:

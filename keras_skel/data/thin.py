@@ -4,24 +4,32 @@ A source of images with *thin* labelled structures, for training and checking se
 the kind of data Skeleton Recall is about (``data synth --task thin [--classes K] [--3d]``):
 
 - ``vessels``: branching trees. Each branch is a smooth random walk that tapers (2-D widths
-  from 6-7 px at the roots to 1-2 px at the tips; 3-D radii from 2-3 voxels to 0.5); children
-  split off at 30-75 degrees and are thinner than their parent where they leave it. Branches
-  stop short of every other branch (a gap of 2-3 px), so each tree is one connected component
+  from 6-7 px at the roots to 1-2 px at the tips; 3-D radii from 2-3 voxels to 0.5: tubes
+  drawn as unions of balls); children split off at 30-75 degrees and are thinner than their
+  parent where they leave it. Branches stop short of every other branch (a gap of at least
+  2.5 px in 2-D, 1.5 voxels in 3-D) and taper there, so each tree is one connected component
   without loops. Roots enter through the image border, or several radiate from one point.
 - ``cracks``: jagged, branching thin polylines (2-D widths 1-4 px, thickest in the middle of
-  a crack; 3-D radii 0.5-1.2). A crack that runs into another one ends *on* it (a
+  a crack; 3-D radii 0.5-1.25). A crack that runs into another one ends *on* it (a
   T-junction), so cracks form connected networks.
 - ``roads``: a rotated, irregular grid of straight-ish roads of widths 2-7 px, some of them
   curved, some cut between two crossings (T-junctions, missing blocks), sometimes a diagonal
   highway on top. In 3-D: a jittered lattice of rods along the three axes (a scaffold or pipe
-  network) of radii 1-2.5 voxels, some bowed, some missing, some cut between two nodes.
+  network) of radii 0.8-2.5 voxels, half of the lattice's rods present, some bowed, some cut
+  between two nodes.
 
-Appearance: a smooth background field (a random span of the grey range) plus a finer texture,
-a few unlabelled blob-like distractors of either polarity, the structures darker or brighter
-than what lies beneath them with a contrast that varies slowly along them, a soft one-pixel
-halo outside their edge, and Gaussian pixel noise. The structures' contrast is 0.14-0.32 while
-the background spans 0.2-0.6 of the grey range, so no global threshold gives the labels, but
-every labelled pixel stands out from its neighbourhood.
+Label components smaller than 12 px (a road clipping a corner) are dropped, and 1-px gaps
+between structures are filled, so that no label pixel is ambiguous at the label's own
+resolution.
+
+Appearance: a smooth background field plus a finer texture, a few unlabelled blob-like
+distractors of either polarity, the structures darker or brighter than what lies beneath them
+with a contrast that varies slowly along them, a soft one-pixel halo outside their edge, and
+Gaussian pixel noise. Binary samples draw a polarity (mostly dark for vessels and cracks, mostly
+bright for roads) and a contrast of 0.14-0.32; the background spans two to three and a half
+times that contrast where the grey range allows (0.3-0.8 of it), so no global threshold gives
+the labels (the best one reaches a Dice of about 0.4-0.8), but every labelled pixel stands out
+from its neighbourhood. Nothing is clipped: the background leaves room for the structures.
 
 Classes (``classes=K > 1``): every structure piece (a vessel or crack branch, a road or rod)
 gets one class, and each class has a fixed, signed contrast (`class_contrasts`): odd classes
@@ -58,6 +66,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import scipy.ndimage as ndi
+from scipy.special import ndtr
 
 from keras_skel.errors import ConfigError, DataError
 
@@ -75,6 +84,7 @@ __all__ = [
 THIN_KINDS: tuple[str, ...] = ("vessels", "cracks", "roads")
 MAX_CLASSES = 8
 _MIN_SIDE = 16
+_MIN_PART = 12  # px (2-D) or voxels (3-D): smaller label components are dropped
 
 # Sub-streams of np.random.default_rng([seed, index, stream]). The geometry has its own stream
 # so that the labels do not change when the look (or the number of classes) does.
@@ -158,7 +168,7 @@ def class_contrasts(classes: int) -> np.ndarray:
         float32 array of ``classes + 1`` contrasts, index 0 (background) being 0.
 
     Example:
-        >>> class_contrasts(3).round(2).tolist()
+        >>> [round(float(c), 2) for c in class_contrasts(3)]
         [0.0, -0.14, 0.14, -0.32]
     """
     _check_args((_MIN_SIDE, _MIN_SIDE), classes, None)
@@ -185,12 +195,14 @@ class _Piece:
 
 @dataclass(frozen=True)
 class _Style:
-    """Per-dimension scale of a kind: radii in px, walk step in px, free gap between branches."""
+    """Per-dimension scale of a kind: radii, walk step and free gap between branches in px,
+    and branch length as a multiple of the image's mean side."""
 
     r_root: tuple[float, float]
     r_tip: float
     step: float
     gap: float
+    reach: float = 1.0
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -215,14 +227,15 @@ def _turn(rng: np.random.Generator, d: np.ndarray, angle: float) -> np.ndarray:
 
 
 def _walk(rng, start, d, n: int, step: float, curl: float, corr: float, jag: float = 0.0,
-          meander: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+          meander: float = 0.0, calm: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A random walk of `n` steps starting at `start` that always advances along `d`.
 
     The heading is ``d`` plus a perpendicular offset made of smoothed noise (correlated over
     `corr` steps): its running sum scaled by `curl` (a smooth curve that drifts away from
     ``d``), itself scaled by `meander` (a line that wiggles about ``d``), plus white noise
     `jag` (a jagged line). As the component along ``d`` stays 1, the walk never turns back on
-    itself: no self-crossings.
+    itself: no self-crossings. The first `calm` steps go straight along ``d``: a branch
+    leaves its parent at its branching angle rather than creeping along it.
 
     Returns:
         (points (n + 1, ndim), unit headings (n + 1, ndim)).
@@ -233,11 +246,14 @@ def _walk(rng, start, d, n: int, step: float, curl: float, corr: float, jag: flo
         # gaussian_filter1d shrinks white noise's std by about (2 sqrt(pi) corr) ** 0.5.
         turn = ndi.gaussian_filter1d(turn, corr, axis=0, mode="nearest")
         turn *= math.sqrt(2 * math.sqrt(math.pi) * corr)
+    white = rng.standard_normal(turn.shape) if jag else None
+    turn[:calm] = 0.0
     off = curl * np.cumsum(turn, axis=0)
     if meander:
         off += meander * turn
     if jag:
-        off += jag * rng.standard_normal(off.shape)
+        white[:calm] = 0.0
+        off += jag * white
     heading = d + off @ basis
     heading /= np.linalg.norm(heading, axis=1, keepdims=True)
     points = np.empty((n + 1, d.size))
@@ -260,23 +276,40 @@ def _lookup(canvas: np.ndarray, points: np.ndarray) -> np.ndarray:
     return out
 
 
-def _free_run(points, heading, radii, occupied, skip: int) -> tuple[int, bool]:
-    """How many leading points stay inside the canvas and off `occupied` (after `skip`).
+def _values(canvas: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """canvas at the rounded points; 0 outside the canvas."""
+    idx = np.rint(points).astype(np.intp)
+    ok = np.all((idx >= 0) & (idx < np.asarray(canvas.shape)), axis=1)
+    out = np.zeros(len(points), canvas.dtype)
+    out[ok] = canvas[tuple(idx[ok].T)]
+    return out
 
-    Besides the centre line, the two (2-D) or four (3-D) points at the piece's radius on
-    either side are probed, so a thick branch does not graze another one.
+
+def _free_run(points, heading, radii, owner, skip: int, parent: int | None) -> tuple[int, bool]:
+    """How many leading points stay inside the canvas and off the other pieces.
+
+    `owner` holds, for each pixel within a gap of a piece drawn so far, that piece's index
+    + 1 (0 elsewhere). The first `skip` points, still inside the `parent` piece they start
+    from, may cross that one but no other (a loop through a neighbouring branch); with no
+    parent (trunks radiating from one point) they are not checked. Besides the centre line,
+    the two (2-D) or four (3-D) points at the piece's radius on either side are probed, so a
+    thick branch does not graze another one.
 
     Returns:
-        (count, whether the run was stopped by `occupied` rather than the border).
+        (count, whether the run was stopped by another piece rather than the border).
     """
     n = len(points)
-    outside = ~_inside(points, occupied.shape)
-    basis = _perp_basis(_unit(heading[0]))
-    probes = [points] + [points + s * radii[:, None] * b for b in basis for s in (-1.0, 1.0)]
+    outside = ~_inside(points, owner.shape)
+    if points.shape[1] == 2:  # the exact normal at every point
+        sides = [np.stack([-heading[:, 1], heading[:, 0]], axis=1)]
+    else:  # the normals of the start heading: the walk stays within 90 degrees of it
+        sides = list(_perp_basis(_unit(heading[0])))
+    probes = [points] + [points + s * radii[:, None] * b for b in sides for s in (-1.0, 1.0)]
     hit = np.zeros(n, bool)
     for p in probes:
-        hit |= _lookup(occupied, p)
-    hit[:skip] = False
+        found = _values(owner, p)
+        hit |= (found > 0) & ((found != parent + 1) | (np.arange(n) >= skip) if parent is not None
+                              else np.arange(n) >= skip)
     bad = outside | hit
     if not bad.any():
         return n, False
@@ -307,10 +340,13 @@ def _ball(quarters: int) -> np.ndarray:
 
 def _draw(canvas: np.ndarray, points: np.ndarray, radii: np.ndarray, value: int,
           pad: float = 0.0) -> None:
-    """Draws a tube of the given radii (+ `pad`) along `points` into `canvas`, in place.
+    """Draws a tube of about the given radii (+ `pad`) along `points` into `canvas`, in place.
 
-    2-D: OpenCV polylines with round caps, one call per run of equal thickness (thickness
-    ``round(2 r)``, at least 1); 3-D: a union of voxel balls, one per point.
+    Fast and a bit generous (OpenCV draws a thickness t as t + 1 px for an even t and t + 2
+    for an odd one; voxel balls are centred on whole voxels): for the occupancy maps that
+    keep branches apart.
+    The labels are drawn with `_draw_labels`. 2-D: OpenCV polylines with round caps, one call
+    per run of equal thickness; 3-D: a union of voxel balls, one per point.
     """
     if canvas.ndim == 2:
         xy = np.rint(points[:, ::-1] * (1 << _SHIFT)).astype(np.int32)
@@ -343,9 +379,66 @@ def _draw(canvas: np.ndarray, points: np.ndarray, radii: np.ndarray, value: int,
         canvas[z0:z1, y0:y1, x0:x1][sub] = value
 
 
+def _draw_labels(shape, pieces: list[_Piece], values: list[int]) -> np.ndarray:
+    """The label map of `pieces` (later pieces drawn over earlier ones), widths true to 2 r.
+
+    2-D: drawn at twice the resolution and reduced by majority (a pixel is set when at least
+    two of its four sub-pixels are), which gives even widths too; parts thinner than 1.5 px
+    are drawn as 1-px 8-connected lines at full resolution, so thin tips stay connected.
+    3-D: balls of radius r around the exact (sub-voxel) centre; parts thinner than 1.8 voxels
+    as single voxels along the 26-connected centre line.
+    """
+    if len(shape) == 3:
+        labels = np.zeros(shape, np.uint8)
+        for piece, value in zip(pieces, values):
+            _draw_balls(labels, piece.points, piece.radii, value)
+        return labels
+    h, w = shape
+    thin = np.zeros(shape, np.uint8)
+    fine = np.zeros((2 * h, 2 * w), np.uint8)
+    one = 1 << _SHIFT
+    for piece, value in zip(pieces, values):
+        pts, radii = piece.points, piece.radii
+        if len(pts) == 1:
+            pts, radii = np.vstack([pts, pts]), np.r_[radii, radii]
+        seg_r = 0.5 * (radii[:-1] + radii[1:])
+        # OpenCV draws an even thickness t as t + 1 sub-pixels (an odd t as t + 2): aim at
+        # 4 r - 1 sub-pixels, which the majority rule turns into about 2 r pixels.
+        thick = np.where(seg_r < 0.75, 0, np.maximum(2, 2 * np.rint(2 * seg_r - 1))).astype(int)
+        lo_xy = np.rint(pts[:, ::-1] * one).astype(np.int32)
+        hi_xy = np.rint((2 * pts[:, ::-1] + 0.5) * one).astype(np.int32)
+        cuts = np.flatnonzero(np.diff(thick)) + 1
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(thick)]):
+            if thick[a] == 0:
+                cv2.polylines(thin, [lo_xy[a : b + 1]], False, int(value), 1, cv2.LINE_8, _SHIFT)
+            else:
+                cv2.polylines(fine, [hi_xy[a : b + 1]], False, int(value), int(thick[a]),
+                              cv2.LINE_8, _SHIFT)
+    sub = fine.reshape(h, 2, w, 2).transpose(0, 2, 1, 3).reshape(h, w, 4)
+    first = np.argmax(sub > 0, axis=2)[..., None]
+    coarse = np.where((sub > 0).sum(axis=2) >= 2, np.take_along_axis(sub, first, 2)[..., 0], 0)
+    return np.where(coarse > 0, coarse, thin).astype(np.uint8)
+
+
+def _draw_balls(canvas: np.ndarray, points: np.ndarray, radii: np.ndarray, value: int) -> None:
+    """3-D labels: union of balls of radius r around sub-voxel centres, in place."""
+    shape = canvas.shape
+    thin = radii < 0.9
+    if thin.any():
+        _draw(canvas, points[thin], np.full(int(thin.sum()), 0.5), value)
+    for c, r in zip(points[~thin].tolist(), radii[~thin].tolist()):
+        lo = [max(int(math.floor(v - r)), 0) for v in c]
+        hi = [min(int(math.ceil(v + r)) + 1, s) for v, s in zip(c, shape)]
+        if any(a >= b for a, b in zip(lo, hi)):
+            continue
+        dz, dy, dx = ((np.arange(a, b) - v) ** 2 for a, b, v in zip(lo, hi, c))
+        ball = dz[:, None, None] + dy[None, :, None] + dx[None, None, :] <= r * r
+        canvas[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]][ball] = value
+
+
 # Vessels --------------------------------------------------------------------------------
 
-_VESSEL_STYLE = {2: _Style((2.8, 3.5), 0.5, 1.5, 2.5), 3: _Style((1.8, 2.8), 0.5, 1.0, 1.5)}
+_VESSEL_STYLE = {2: _Style((2.8, 3.5), 0.5, 1.5, 2.5), 3: _Style((1.8, 2.8), 0.5, 1.0, 1.5, 1.4)}
 
 
 def _border_start(rng, shape, tries_clear: np.ndarray | None = None):
@@ -367,39 +460,44 @@ def _vessel_pieces(rng: np.random.Generator, shape: tuple[int, ...]) -> list[_Pi
     nd = len(shape)
     style = _VESSEL_STYLE[nd]
     extent = float(np.mean(shape))
-    occupied = np.zeros(shape, np.uint8)
+    owner = np.zeros(shape, np.int32)  # piece index + 1 within a gap of each piece
     queue: deque = deque()
-    n_trees = int(rng.integers(1, 4))
+    n_trees = int(rng.integers(1, 4) if nd == 2 else rng.integers(2, 5))
     if rng.random() < 0.3:  # several trunks radiating from one point (an optic disc, a hilum)
         centre = np.array([rng.uniform(0.3, 0.7) * (s - 1) for s in shape])
         first = _unit(rng.standard_normal(nd))
         for k in range(n_trees + 1):
             d = first if k == 0 else _turn(rng, first, rng.uniform(0.8, math.pi))
             r0 = rng.uniform(*style.r_root)
-            queue.append((centre, d, r0, 0, int((2 * r0 + style.gap) / style.step) + 2))
+            queue.append((centre, d, r0, 0, int((2 * r0 + style.gap) / style.step) + 2, None))
     else:
         for _ in range(n_trees):
             p, normal = _border_start(rng, shape)
             d = _turn(rng, normal, rng.uniform(0.0, 0.6))
-            queue.append((p, d, rng.uniform(*style.r_root), 0, 0))
+            queue.append((p, d, rng.uniform(*style.r_root), 0, 0, None))
     pieces: list[_Piece] = []
     while queue and len(pieces) < 64:
-        start, d, r0, depth, skip = queue.popleft()
-        length = max(extent * rng.uniform(0.45, 0.9) * (r0 / style.r_root[1]) ** 0.7,
+        start, d, r0, depth, skip, parent = queue.popleft()
+        length = max(extent * style.reach * rng.uniform(0.45, 0.9) * (r0 / style.r_root[1]) ** 0.7,
                      4 * style.step + skip * style.step)
         n = int(length / style.step)
-        points, heading = _walk(rng, start, d, n, style.step, rng.uniform(0.01, 0.03), 4.0)
+        points, heading = _walk(rng, start, d, n, style.step, rng.uniform(0.015, 0.04), 4.0,
+                                calm=skip)
         r_end = max(style.r_tip, r0 * rng.uniform(0.35, 0.6)) if r0 > 1.0 else style.r_tip
         radii = np.linspace(r0, r_end, n + 1)
-        keep, _ = _free_run(points, heading, radii, occupied, skip)
-        if keep < max(3, skip + 2):
-            continue
-        points, heading, radii = points[:keep], heading[:keep], radii[:keep]
-        pieces.append(_Piece(points, radii, len(pieces)))
-        _draw(occupied, points, radii, 1, pad=style.gap)
+        keep, blocked = _free_run(points, heading, radii, owner, skip, parent)
+        if keep < max(3, skip + int(6 / style.step)):
+            continue  # a stub that would only thicken the branch it leaves
+        points, heading, radii = points[:keep], heading[:keep], radii[:keep].copy()
+        if blocked:  # taper a branch stopped by another one: no blunt ends inside the image
+            k = min(keep - skip, int(8 / style.step))
+            radii[-k:] = np.linspace(radii[-k], style.r_tip, k)
+        me = len(pieces)
+        pieces.append(_Piece(points, radii, me))
+        _draw(owner, points, radii, me + 1, pad=style.gap)
         if depth >= 4:
             continue
-        j = skip + int(rng.uniform(6, 14) / style.step)
+        j = skip + int(rng.uniform(0.05, 0.11) * extent / style.step)
         side = 1.0 if rng.random() < 0.5 else -1.0
         while j < keep - 3:
             rc = radii[j] * rng.uniform(0.5, 0.8)
@@ -413,46 +511,47 @@ def _vessel_pieces(rng: np.random.Generator, shape: tuple[int, ...]) -> list[_Pi
                 else:
                     dc = _turn(rng, heading[j], angle)
                 queue.append((points[j], dc, rc, depth + 1,
-                              _clear_steps(radii[j] + rc + style.gap, angle, style.step)))
-            j += int(rng.uniform(8, 22) / style.step)
+                              _clear_steps(radii[j] + rc + style.gap, angle, style.step), me))
+            j += max(2, int(rng.uniform(0.06, 0.17) * extent / style.step))
     return pieces
 
 
 # Cracks ---------------------------------------------------------------------------------
 
-_CRACK_STYLE = {2: _Style((1.0, 2.0), 0.5, 2.0, 2.0), 3: _Style((0.75, 1.25), 0.5, 1.0, 1.5)}
+_CRACK_STYLE = {2: _Style((1.0, 2.0), 0.5, 2.0, 2.0), 3: _Style((0.75, 1.25), 0.5, 1.0, 1.5, 1.4)}
 
 
 def _crack_pieces(rng: np.random.Generator, shape: tuple[int, ...]) -> list[_Piece]:
     nd = len(shape)
     style = _CRACK_STYLE[nd]
     extent = float(np.mean(shape))
-    occupied = np.zeros(shape, np.uint8)  # cracks + a gap: where a new crack must stop
+    owner = np.zeros(shape, np.int32)  # crack index + 1 within a gap: where a new one stops
     drawn = np.zeros(shape, np.uint8)  # the cracks themselves: where a stopped one may join
     jag, meander = rng.uniform(0.2, 0.5), rng.uniform(0.2, 0.5)
     queue: deque = deque()
-    for _ in range(int(rng.integers(2, 5))):
+    for _ in range(int(rng.integers(2, 5) if nd == 2 else rng.integers(3, 7))):
         if rng.random() < 0.5:
-            p, normal = _border_start(rng, shape, occupied)
+            p, normal = _border_start(rng, shape, owner)
             d = _turn(rng, normal, rng.uniform(0.0, 0.8))
         else:
             p = np.array([rng.uniform(0.15, 0.85) * (s - 1) for s in shape])
             d = _unit(rng.standard_normal(nd))
-        queue.append((p, d, extent * rng.uniform(0.6, 1.2), rng.uniform(*style.r_root), 0, 0))
+        length = extent * style.reach * rng.uniform(0.6, 1.2)
+        queue.append((p, d, length, rng.uniform(*style.r_root), 0, 0, None))
     pieces: list[_Piece] = []
     while queue and len(pieces) < 48:
-        start, d, length, r_max, depth, skip = queue.popleft()
+        start, d, length, r_max, depth, skip, parent = queue.popleft()
         n = max(3, int(length / style.step))
         points, heading = _walk(rng, start, d, n, style.step, 0.01, 2.5, jag=jag,
-                                meander=meander)
+                                meander=meander, calm=skip)
         t = np.linspace(0.0, 1.0, n + 1)
         if depth == 0:  # thickest in the middle, hair-thin at both ends
             radii = style.r_tip + (r_max - style.r_tip) * np.sin(np.pi * t) ** 0.6
         else:  # a branch leaves its parent at its widest and thins out
             radii = style.r_tip + (r_max - style.r_tip) * (1.0 - t) ** 0.8
-        keep, blocked = _free_run(points, heading, radii, occupied, skip)
-        if keep < max(2, skip + 1):
-            continue
+        keep, blocked = _free_run(points, heading, radii, owner, skip, parent)
+        if keep < max(2, skip + int(6 / style.step)):
+            continue  # a stub that would only thicken the crack it leaves
         points, heading, radii = points[:keep], heading[:keep], radii[:keep]
         if blocked:
             # Run on straight into the crack ahead: a T-junction instead of a near-miss gap.
@@ -462,8 +561,9 @@ def _crack_pieces(rng: np.random.Generator, shape: tuple[int, ...]) -> list[_Pie
             if hits.any():
                 points = np.vstack([points, ahead[int(np.argmax(hits))]])
                 radii = np.r_[radii, radii[-1]]
-        pieces.append(_Piece(points, radii, len(pieces)))
-        _draw(occupied, points, radii, 1, pad=style.gap)
+        me = len(pieces)
+        pieces.append(_Piece(points, radii, me))
+        _draw(owner, points, radii, me + 1, pad=style.gap)
         _draw(drawn, points, radii, 1)
         if depth >= 2:
             continue
@@ -473,7 +573,7 @@ def _crack_pieces(rng: np.random.Generator, shape: tuple[int, ...]) -> list[_Pie
             angle = rng.uniform(0.45, 1.4)
             dc = _turn(rng, heading[j], angle)
             queue.append((points[j], dc, length * rng.uniform(0.25, 0.7), rc, depth + 1,
-                          _clear_steps(radii[j] + rc + style.gap, angle, style.step)))
+                          _clear_steps(radii[j] + rc + style.gap, angle, style.step), me))
     return pieces
 
 
@@ -523,7 +623,7 @@ def _road_grid(rng: np.random.Generator, shape: tuple[int, ...]) -> list[_Piece]
     theta = rng.uniform(0, math.pi)
     axes = [np.array([math.cos(theta), math.sin(theta)]),
             np.array([-math.sin(theta), math.cos(theta)])]
-    spacing = max(16.0, rng.uniform(0.17, 0.3) * min(h, w))
+    spacing = max(20.0, rng.uniform(0.22, 0.38) * min(h, w))
     lines = [_grid_lines(rng, half, spacing * rng.uniform(0.85, 1.2)) for _ in range(2)]
     u = np.arange(-half, half, 1.5)
     pieces: list[_Piece] = []
@@ -586,6 +686,24 @@ _GENERATORS: dict[str, Callable[[np.random.Generator, tuple[int, ...]], list[_Pi
 }
 
 
+# Least share of the image (2-D, 3-D) a sample's structures should cover; about the 10th
+# percentile of a single draw.
+_MIN_COVER = {"vessels": (0.05, 0.008), "cracks": (0.04, 0.002), "roads": (0.12, 0.03)}
+
+
+def _cover(pieces: list[_Piece], shape) -> float:
+    """Rough pixel count of the pieces: centre-line length inside the image times width."""
+    total = 0.0
+    for p in pieces:
+        inside = _inside(p.points, shape)
+        if inside.sum() < 2:
+            continue
+        steps = np.linalg.norm(np.diff(p.points, axis=0), axis=1)
+        width = 2 * p.radii[1:] if len(shape) == 2 else math.pi * p.radii[1:] ** 2
+        total += float(np.sum((steps * np.maximum(width, 1.0))[inside[1:]]))
+    return total
+
+
 def _rasterize(pieces: list[_Piece], shape, classes: int, rng: np.random.Generator) -> np.ndarray:
     """The label map: pieces drawn thinnest first (the wider one wins an overlap)."""
     groups = sorted({p.group for p in pieces})
@@ -596,9 +714,8 @@ def _rasterize(pieces: list[_Piece], shape, classes: int, rng: np.random.Generat
     order = sorted(groups, key=lambda g: -size[g])
     perm = rng.permutation(classes)
     klass = {g: int(perm[rank % classes]) + 1 for rank, g in enumerate(order)}
-    labels = np.zeros(shape, np.uint8)
-    for p in sorted(pieces, key=lambda p: float(p.radii.max())):
-        _draw(labels, p.points, p.radii, klass[p.group])
+    ordered = sorted(pieces, key=lambda p: float(p.radii.max()))
+    labels = _draw_labels(shape, ordered, [klass[p.group] for p in ordered])
     # Fill 1-px gaps between structures (closing): a background pixel squeezed between two
     # structures is ambiguous at the label's own resolution. It takes a neighbour's class.
     mask = (labels > 0).astype(np.uint8)
@@ -607,11 +724,22 @@ def _rasterize(pieces: list[_Piece], shape, classes: int, rng: np.random.Generat
         fill = (closed > 0) & (mask == 0)
         if fill.any():
             labels[fill] = cv2.dilate(labels, np.ones((3, 3), np.uint8))[fill]
+        _, parts, stats, _ = cv2.connectedComponentsWithStats((labels > 0).astype(np.uint8), 8)
+        sizes = stats[:, cv2.CC_STAT_AREA]
     else:
-        closed = ndi.binary_closing(mask, np.ones((3, 3, 3), bool))
+        # Padded: scipy's erosion treats the outside as background, which would leave gaps
+        # next to the border open.
+        closed = ndi.binary_closing(np.pad(mask, 2), np.ones((3, 3, 3), bool))[2:-2, 2:-2, 2:-2]
         fill = closed & (mask == 0)
         if fill.any():
             labels[fill] = ndi.maximum_filter(labels, 3)[fill]
+        parts, _ = ndi.label(labels > 0, np.ones((3, 3, 3), bool))
+        sizes = np.bincount(parts.ravel())
+    # Drop specks (a road clipping an image corner): nothing to learn a structure from.
+    specks = sizes < _MIN_PART
+    specks[0] = False
+    if specks.any():
+        labels[specks[parts]] = 0
     return labels
 
 
@@ -625,14 +753,27 @@ _DARK_ODDS = {"vessels": 0.7, "cracks": 0.9, "roads": 0.3}
 
 def _field(rng: np.random.Generator, shape: tuple[int, ...], cell: float) -> np.ndarray:
     """Smooth random field with features about `cell` px wide, zero mean and unit std."""
-    grid = tuple(max(2, int(math.ceil(s / cell)) + 1) for s in shape)
-    small = rng.standard_normal(grid).astype(np.float32)
+    if cell <= 10.0:
+        # Fine texture: blurred white noise, isotropic (a coarse grid's interpolation would
+        # show as a lattice in 3-D projections).
+        noise = rng.standard_normal(shape, dtype=np.float32)
+        if len(shape) == 2:
+            out = cv2.GaussianBlur(noise, (0, 0), cell / 3.0)
+        else:
+            out = ndi.gaussian_filter(noise, cell / 3.0, truncate=3.0)
+        return (out - out.mean()) / (out.std() + 1e-6)
+    # Coarse fields: noise on a grid three points per feature, blurred there (so that the
+    # field is smooth at the grid's scale and the grid does not show), then upsampled.
+    grid = tuple(max(4, int(math.ceil(3 * s / cell)) + 1) for s in shape)
+    small = ndi.gaussian_filter(rng.standard_normal(grid).astype(np.float32), 1.0, mode="wrap")
     if len(shape) == 2:
         out = cv2.resize(small, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
     else:
-        out = ndi.zoom(small, [s / g for s, g in zip(shape, grid)], order=1, mode="nearest",
-                       grid_mode=True)
-        out = out[: shape[0], : shape[1], : shape[2]]
+        # Bicubic in 3-D: each grid plane resized in (H, W), then all columns along D at once.
+        d, h, w = shape
+        planes = np.stack([cv2.resize(p, (w, h), interpolation=cv2.INTER_CUBIC) for p in small])
+        out = cv2.resize(planes.reshape(grid[0], h * w), (h * w, d), interpolation=cv2.INTER_CUBIC)
+        out = out.reshape(shape)
     return (out - out.mean()) / (out.std() + 1e-6)
 
 
@@ -688,14 +829,16 @@ def _render(rng: np.random.Generator, labels: np.ndarray, kind: str, classes: in
         halo = ndi.gaussian_filter(contrast, 0.7, truncate=2.5)
     structures = np.where(labels > 0, contrast, halo)
     # The background spans a random part of the grey range that leaves room for the darkest
-    # and the brightest structure: no clipping, so every structure stays visible.
+    # and the brightest structure (no clipping, so every structure stays visible), at least
+    # twice the structures' contrast where it can (so no global threshold finds them). The
+    # field is made about uniform (normal CDF) so that the span is used, not just its middle.
+    mean_contrast = float(np.abs(table[1:]).mean())
     lo = 0.03 + max(0.0, -float(table.min()))
     hi = 0.97 - max(0.0, float(table.max()))
-    span = (hi - lo) * rng.uniform(0.45, 1.0)
+    span = min(hi - lo, max(mean_contrast * rng.uniform(2.0, 3.5), (hi - lo) * rng.uniform(0.3, 0.8)))
     base = lo + rng.uniform(0.0, 1.0) * (hi - lo - span)
-    image = base + span * _unit_range(_field(rng, shape, extent / rng.uniform(1.5, 4.0)))
+    image = base + span * ndtr(_field(rng, shape, extent / rng.uniform(1.5, 4.0)))
     image += rng.uniform(0.01, 0.04) * _field(rng, shape, rng.uniform(3.0, 8.0))
-    mean_contrast = float(np.abs(table[1:]).mean())
     expected = 3.0 * np.prod(shape) / (128.0**2 if nd == 2 else 48.0**3)
     image += _blobs(rng, shape, mean_contrast, int(rng.poisson(expected)))
     image += structures
@@ -742,9 +885,19 @@ def make_thin_sample(
     seed, index = _check_seed("seed", seed), _check_seed("index", index)
     if kind is None:
         kind = thin_kind_of(seed, index)
-    pieces = _GENERATORS[kind](np.random.default_rng([seed, index, _GEOMETRY_STREAM]), shape)
-    labels = _rasterize(pieces, shape, classes,
-                        np.random.default_rng([seed, index, _CLASS_STREAM]))
+    rng = np.random.default_rng([seed, index, _GEOMETRY_STREAM])
+    # A structure that hits the border or itself early can leave a nearly empty image: draw
+    # again (from the same stream, so still deterministic) and keep the fullest of a few.
+    wanted = _MIN_COVER[kind][len(shape) - 2] * math.prod(shape)
+    best, best_cover = None, -1.0
+    for _ in range(5):
+        pieces = _GENERATORS[kind](rng, shape)
+        cover = _cover(pieces, shape)
+        if cover > best_cover:
+            best, best_cover = pieces, cover
+        if cover >= wanted:
+            break
+    labels = _rasterize(best, shape, classes, np.random.default_rng([seed, index, _CLASS_STREAM]))
     image = _render(np.random.default_rng([seed, index, _LOOK_STREAM]), labels, kind, classes)
     return image, labels
 
@@ -953,9 +1106,11 @@ def load_thin_folder(root: str | os.PathLike) -> tuple[dict, list[tuple[str, np.
             ``classes``, or a sample count that differs from ``dataset.json``'s.
 
     Example:
-        >>> info, samples = load_thin_folder("data/thin")  # doctest: +SKIP
-        >>> info["classes"], samples[0][1].dtype
-        (3, dtype('float32'))
+        >>> import tempfile
+        >>> root = write_thin_dataset(tempfile.mkdtemp(), 2, (32, 32), classes=3, progress=False)
+        >>> info, samples = load_thin_folder(root)
+        >>> info["classes"], len(samples), samples[0][1].dtype
+        (3, 2, dtype('float32'))
     """
     root = Path(root)
     info = _read_info(root)

@@ -1,0 +1,88 @@
+"""Training, resuming and evaluating thin-structure models end to end (tiny, seconds)."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from keras_skel.cli import cli
+from keras_skel.config import load_config
+from keras_skel.errors import ConfigError
+from keras_skel.training import train
+
+
+@pytest.fixture(scope="module")
+def thin_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("thin") / "run"
+    return train(load_config("thin_tiny"), run_dir, verbose=0, command="pytest")
+
+
+def test_thin_run_records_scores_and_rates(thin_run):
+    run = thin_run.run_dir
+    info = json.loads((run / "model.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert info["task"] == "thin" and info["classes"] == 2 and info["ndim"] == 2 and info["stride"] == 4
+    val = metrics["val"]
+    assert thin_run.val_scores == val and thin_run.val_exact_f1 is None
+    for key in ("dice", "cldice"):
+        assert 0.0 <= val[key] <= 1.0
+    assert val["betti0"] >= 0 and val["betti1"] >= 0 and len(val["per_class"]) == 2
+    assert metrics["samples_per_second_pipeline"] > 0 and metrics["step_seconds"] > 0
+
+
+def test_thin_evaluate_cli_scores_a_thin_folder(thin_run, tmp_path):
+    runner = CliRunner()
+    data = tmp_path / "thin"
+    r = runner.invoke(cli, ["data", "synth", "--task", "thin", "--classes", "2", "--count", "3", "--size", "32",
+                            "--out", str(data), "--seed", "4"])
+    assert r.exit_code == 0, r.output
+    assert len(list((data / "images").glob("*.png"))) == 3
+    r = runner.invoke(cli, ["evaluate", "--model", str(thin_run.run_dir), "--data", str(data),
+                            "--report", str(tmp_path / "report")])
+    assert r.exit_code == 0, r.output
+    assert "clDice" in r.output
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["count"] == 3 and len(report["per_image"]) == 3
+    # A folder with another number of classes is refused with a message naming both.
+    other = tmp_path / "binary"
+    runner.invoke(cli, ["data", "synth", "--task", "thin", "--count", "2", "--size", "32", "--out", str(other)])
+    r = runner.invoke(cli, ["evaluate", "--model", str(thin_run.run_dir), "--data", str(other)])
+    assert r.exit_code != 0 and "1 class" in r.output and "segments 2" in r.output
+
+
+@pytest.mark.parametrize("loss", ["dice_ce", "cldice"])
+def test_3d_binary_training_with_deep_supervision(loss, tmp_path):
+    overrides = ["data.image_size=[16,16,16]", "data.classes=1", "model.name=unet3d",
+                 "model.params={base_filters: 4, depth: 2, deep_supervision: true}", f"loss.name={loss}",
+                 "loss.params={}" if loss == "dice_ce" else "loss.params={iterations: 2}",
+                 "train.epochs=1", "train.steps_per_epoch=2"]
+    result = train(load_config("thin_tiny", overrides), tmp_path / "run", verbose=0)
+    info = json.loads((result.run_dir / "model.json").read_text())
+    assert info["ndim"] == 3 and info["classes"] == 1
+    assert set(result.val_scores) >= {"dice", "cldice", "betti0", "betti1"}
+
+
+def test_thin_folder_source_with_cached_tubes(tmp_path):
+    runner = CliRunner()
+    data = tmp_path / "thin"
+    assert runner.invoke(cli, ["data", "synth", "--task", "thin", "--classes", "2", "--count", "6", "--size", "40",
+                               "--out", str(data)]).exit_code == 0
+    cfg = load_config("thin_tiny", ["data.source=thin_folder", f"data.train_dir={data}", "data.val_fraction=0.34"])
+    result = train(cfg, tmp_path / "run", verbose=0)
+    assert json.loads((result.run_dir / "metrics.json").read_text())["val_count"] == 2
+    with pytest.raises(ConfigError, match="data.classes=2"):
+        train(load_config("thin_tiny", ["data.source=thin_folder", f"data.train_dir={data}", "data.classes=3"]),
+              tmp_path / "run3", verbose=0)
+
+
+@pytest.mark.parametrize("overrides,match", [
+    (["data.image_size=[30,30]"], "multiples of the model's stride"),
+    (["model.name=unet3d", "model.params={base_filters: 4, depth: 2}"], "2-D"),
+    (["model.params.output_channels=5"], "output channels"),
+    (["data.source=synthetic_shapes"], "task thin needs"),
+    (["data.classes=9"], "1..8"),
+])
+def test_bad_thin_configs_are_clear_errors(overrides, match, tmp_path):
+    with pytest.raises(ConfigError, match=match):
+        train(load_config("thin_tiny", overrides), tmp_path / "run", verbose=0)

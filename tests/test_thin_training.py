@@ -86,3 +86,24 @@ def test_thin_folder_source_with_cached_tubes(tmp_path):
 def test_bad_thin_configs_are_clear_errors(overrides, match, tmp_path):
     with pytest.raises(ConfigError, match=match):
         train(load_config("thin_tiny", overrides), tmp_path / "run", verbose=0)
+
+
+def test_loss_comparison_tool_trains_scores_and_reuses_rows(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "compare_thin_losses.py"
+    spec = importlib.util.spec_from_file_location("compare_thin_losses", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    args = ["--out", str(tmp_path), "--recipe", "thin_tiny", "--losses", "dice_ce", "skeleton_recall",
+            "--count", "3", "--set", "train.epochs=1"]
+    assert tool.main(args) == 0
+    rows = json.loads((tmp_path / "comparison.json").read_text())
+    assert [r["loss"] for r in rows] == ["dice_ce", "skeleton_recall"]
+    assert all(r["count"] == 3 and 0 <= r["dice"] <= 1 for r in rows)
+    table = (tmp_path / "comparison.md").read_text()
+    assert "| skeleton_recall (thin_tiny_skeleton_recall) |" in table
+    # A second call reuses the finished rows (their cached scores) instead of training again.
+    monkeypatch.setattr("keras_skel.training.train", lambda *a, **k: pytest.fail("trained again"))
+    assert tool.main(args) == 0

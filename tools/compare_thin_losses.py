@@ -11,9 +11,9 @@ finished one is kept) and its held-out scores are cached in `OUT/<recipe>/heldou
 table is printed and written to `OUT/comparison.md` and `OUT/comparison.json`.
 
 Usage:
-    python tools/compare_thin_losses.py --out runs/thin_losses
-    python tools/compare_thin_losses.py --out runs/thin3d --recipes thin3d_recall \\
-        --set loss.name=dice_ce ...            # overrides apply to every recipe
+    python tools/compare_thin_losses.py --out runs/thin_losses      # the three 2-D recipes
+    python tools/compare_thin_losses.py --out runs/thin3d --recipe thin3d_recall \\
+        --losses dice_ce skeleton_recall cldice   # one recipe, one row per loss (default params)
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ def _heldout_folder(out: Path, cfg, count: int, seed: int) -> Path:
     return folder
 
 
-def _row(recipe: str, overrides: list[str], out: Path, count: int, seed: int) -> dict:
+def _row(recipe: str, overrides: list[str], out: Path, count: int, seed: int, name: str | None = None) -> dict:
     from keras_skel.config import load_config
     from keras_skel.segmentation import evaluate_folder
     from keras_skel.training import train
 
     cfg = load_config(recipe, overrides)
-    run_dir = out / recipe
+    run_dir = out / (name or recipe)
     cache = run_dir / "heldout.json"
     if cache.exists():
         return json.loads(cache.read_text())
@@ -74,16 +74,26 @@ def format_table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder of the runs and the table")
-    parser.add_argument("--recipes", nargs="+", default=list(DEFAULT_RECIPES))
+    parser.add_argument("--recipes", nargs="+", default=list(DEFAULT_RECIPES), help="one row per recipe")
+    parser.add_argument("--recipe", help="with --losses: one recipe, one row per loss")
+    parser.add_argument("--losses", nargs="+", help="loss names (their default parameters) for --recipe")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="override for every recipe")
     parser.add_argument("--count", type=int, default=100, help="held-out samples")
     parser.add_argument("--seed", type=int, default=2024, help="seed of the held-out folder")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if bool(args.recipe) != bool(args.losses):
+        parser.error("--recipe and --losses go together")
+    if args.recipe:
+        plan = [(args.recipe, [*args.overrides, f"loss.name={loss}", "loss.params={}"], f"{args.recipe}_{loss}")
+                for loss in args.losses]
+    else:
+        plan = [(recipe, args.overrides, recipe) for recipe in args.recipes]
     rows = []
-    for recipe in args.recipes:
-        print(f"== {recipe}", flush=True)
-        rows.append(_row(recipe, args.overrides, args.out, args.count, args.seed))
+    for recipe, overrides, name in plan:
+        print(f"== {name}", flush=True)
+        rows.append(_row(recipe, overrides, args.out, args.count, args.seed, name))
+        rows[-1]["recipe"] = name
         print(format_table(rows[-1:]), flush=True)
     table = format_table(rows)
     first = rows[0]

@@ -305,11 +305,22 @@ def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad, overwr
 def predict(model, inputs, out_dir, overlay, save_probability, threshold, overwrite, tta):
     """Skeletonize INPUTS (image files or folders) into OUT/<stem>.png.
 
+    With a thin-structure run as --model: label maps of INPUTS (images, or .npy volumes for a
+    3-D model) into OUT/<stem>.png / OUT/<stem>.npy (value = class, 0 = background).
+
     \b
     Example:
       keras-skel predict --model runs/unet data/shapes/shapes --out predictions --overlay
     """
     _quiet_tensorflow()
+    if _is_thin_run(model):
+        if save_probability or threshold is not None or tta:
+            raise click.UsageError("--save-probability, --threshold and --tta are options of skeleton models")
+        from keras_skel.segmentation import predict_thin_files
+
+        written = predict_thin_files(model, inputs, out_dir, overlay_pictures=overlay, overwrite=overwrite)
+        click.echo(f"wrote {len(written)} label maps to {out_dir}")
+        return
     from keras_skel.prediction import predict_files
 
     written = predict_files(model, inputs, out_dir, overlay_pictures=overlay, save_probability=save_probability,

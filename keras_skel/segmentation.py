@@ -19,8 +19,13 @@ import numpy as np
 
 from keras_skel.errors import ConfigError, DataError, ModelNotFoundError
 
-__all__ = ["ThinSegmenter", "load_segmenter", "evaluate_segmentation", "measure_pipeline_rate",
-           "THIN_INFO_KEYS"]
+__all__ = ["ThinSegmenter", "load_segmenter", "evaluate_segmentation", "evaluate_folder", "predict_thin_files",
+           "measure_pipeline_rate", "THIN_INFO_KEYS"]
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+# Overlay colours of classes 1..8 (RGB).
+_CLASS_COLOURS = np.array([[230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180],
+                           [70, 240, 240], [240, 50, 230], [210, 245, 60]], np.uint8)
 
 THIN_INFO_KEYS = ("task", "classes", "ndim", "stride", "image_size", "model", "data", "command")
 
@@ -141,6 +146,103 @@ def format_segmentation_report(report: dict) -> str:
     lines.append(f"{'mean':>6} {report['dice']:7.4f} {report['cldice']:7.4f} {report['betti0']:7.3f} "
                  f"{report['betti1']:7.3f}")
     return "\n".join(lines)
+
+
+def read_input(path: Path, ndim: int) -> np.ndarray:
+    """An image (2-D: PNG/JPEG/TIFF, grey or colour, 8/16-bit) or a volume (3-D: `.npy`) as
+    float32 in 0..1; a clear `DataError` naming the file otherwise."""
+    import cv2
+
+    if ndim == 3:
+        if path.suffix.lower() != ".npy":
+            raise DataError(f"{path}: a 3-D model reads volumes from .npy files [D, H, W]")
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise DataError(f"{path}: cannot be read as a .npy array ({err})") from None
+        if array.ndim != 3:
+            raise DataError(f"{path}: found an array of shape {array.shape}; expected a volume [D, H, W]")
+    else:
+        if path.suffix.lower() not in _IMAGE_SUFFIXES:
+            raise DataError(f"{path}: a 2-D model reads images ({', '.join(_IMAGE_SUFFIXES)})")
+        array = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)
+        if array is None:
+            raise DataError(f"{path}: not a readable image")
+        if array.ndim == 3:
+            array = cv2.cvtColor(array[..., :3], cv2.COLOR_BGR2GRAY)
+    if array.dtype.kind in "ui":
+        return array.astype(np.float32) / np.iinfo(array.dtype).max
+    if array.dtype.kind == "f" and np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1:
+        return array.astype(np.float32)
+    raise DataError(f"{path}: expected integer values or floats in [0, 1], got {array.dtype} "
+                    f"{float(np.min(array)):g}..{float(np.max(array)):g}")
+
+
+def _input_files(inputs: Sequence[str | Path], ndim: int) -> list[Path]:
+    suffixes = (".npy",) if ndim == 3 else _IMAGE_SUFFIXES
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith("."))
+        elif path.is_file():
+            found = [path]
+        else:
+            raise DataError(f"{path} does not exist")
+        files.extend(p for p in found if p not in files)
+    if not files:
+        raise DataError(f"no inputs found ({'/'.join(suffixes)} files or folders of them)")
+    stems = [p.stem for p in files]
+    dupes = sorted({s for s in stems if stems.count(s) > 1})
+    if dupes:
+        raise DataError(f"two inputs share the stem {dupes[0]!r}: their outputs would collide")
+    return files
+
+
+def predict_thin_files(model: str | Path, inputs: Sequence[str | Path], out_dir: str | Path,
+                       overlay_pictures: bool = False, overwrite: bool = False) -> list[Path]:
+    """Label maps of a thin run for image files (2-D) or `.npy` volumes (3-D).
+
+    Writes `OUT/<stem>.png` (8-bit, value = class, 0 = background) for images or
+    `OUT/<stem>.npy` (uint8 `[D, H, W]`) for volumes; `overlay_pictures` adds
+    `<stem>_overlay.png` (2-D: the image in grey, classes in colour). Existing outputs are
+    refused unless `overwrite`.
+
+    Returns:
+        The label-map paths written.
+    """
+    import cv2
+
+    segmenter = load_segmenter(model)
+    files = _input_files(inputs, segmenter.ndim)
+    out_dir = Path(out_dir)
+    suffix = ".npy" if segmenter.ndim == 3 else ".png"
+    planned = {f: out_dir / f"{f.stem}{suffix}" for f in files}
+    extra = {f: out_dir / f"{f.stem}_overlay.png" for f in files} if overlay_pictures and segmenter.ndim == 2 else {}
+    existing = [p for p in [*planned.values(), *extra.values()] if p.exists()]
+    if existing and not overwrite:
+        raise DataError(f"{existing[0]} exists already; pass --overwrite to replace it")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in files:
+        image = read_input(path, segmenter.ndim)
+        labels = segmenter.labels(image)
+        target = planned[path]
+        tmp = target.with_name(f".{target.name}.tmp")
+        if segmenter.ndim == 3:
+            with open(tmp, "wb") as fh:
+                np.save(fh, labels)
+        else:
+            tmp.write_bytes(cv2.imencode(".png", labels)[1].tobytes())
+        tmp.replace(target)
+        written.append(target)
+        if path in extra:
+            grey = (np.clip(image, 0, 1) * 255).astype(np.uint8)
+            picture = np.repeat(grey[..., None], 3, axis=-1)
+            mask = labels > 0
+            picture[mask] = _CLASS_COLOURS[(labels[mask] - 1) % len(_CLASS_COLOURS)]
+            cv2.imwrite(str(extra[path]), picture[..., ::-1])
+    return written
 
 
 def measure_pipeline_rate(dataset, batches: int = 10) -> float:

@@ -107,3 +107,30 @@ def test_loss_comparison_tool_trains_scores_and_reuses_rows(tmp_path, monkeypatc
     # A second call reuses the finished rows (their cached scores) instead of training again.
     monkeypatch.setattr("keras_skel.training.train", lambda *a, **k: pytest.fail("trained again"))
     assert tool.main(args) == 0
+
+
+def test_thin_predict_cli_writes_label_maps_and_refuses_overwrite(thin_run, tmp_path):
+    runner = CliRunner()
+    data = tmp_path / "thin"
+    assert runner.invoke(cli, ["data", "synth", "--task", "thin", "--classes", "2", "--count", "2", "--size", "40",
+                               "--out", str(data)]).exit_code == 0
+    out = tmp_path / "pred"
+    r = runner.invoke(cli, ["predict", "--model", str(thin_run.run_dir), str(data / "images"), "--out", str(out),
+                            "--overlay"])
+    assert r.exit_code == 0, r.output
+    import cv2
+
+    from keras_skel.segmentation import load_segmenter
+
+    segmenter = load_segmenter(thin_run.run_dir)
+    image = cv2.imread(str(data / "images" / "000000.png"), cv2.IMREAD_UNCHANGED).astype("float32") / 255
+    written = cv2.imread(str(out / "000000.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(written, segmenter.labels(image))  # any size: 40 is padded to the stride
+    assert written.shape == (40, 40) and written.max() <= 2
+    assert (out / "000001_overlay.png").is_file()
+    r = runner.invoke(cli, ["predict", "--model", str(thin_run.run_dir), str(data / "images"), "--out", str(out)])
+    assert r.exit_code != 0 and "exists already" in r.output
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((4, 4, 4), "float32"))
+    r = runner.invoke(cli, ["predict", "--model", str(thin_run.run_dir), str(bad), "--out", str(tmp_path / "p2")])
+    assert r.exit_code != 0 and "bad.npy" in r.output and "reads images" in r.output

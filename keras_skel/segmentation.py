@@ -50,7 +50,7 @@ class ThinSegmenter:
         import tensorflow as tf
 
         # One trace for every input size (a plain call would retrace per shape).
-        @tf.function(input_signature=[tf.TensorSpec([None] * (self.ndim + 1) + [1], tf.float32)])
+        @tf.function(input_signature=[tf.TensorSpec([None] * (self.ndim + 1) + [1], tf.float32)], autograph=False)
         def probability_fn(images):
             return model(images, training=False)
 

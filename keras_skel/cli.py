@@ -223,6 +223,12 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
         click.echo(f"run {result.run_dir}: {result.epochs} epochs in {result.train_seconds:.0f} s, validation "
                    f"Dice {v['dice']:.4f}, clDice {v['cldice']:.4f}, Betti errors b0 {v['betti0']:.2f}, "
                    f"b1 {v['betti1']:.2f} (means over classes and images)")
+        import json
+
+        m = json.loads((Path(result.run_dir) / "metrics.json").read_text())
+        if m.get("samples_per_second_pipeline") and m.get("samples_per_second_training"):
+            click.echo(f"input pipeline {m['samples_per_second_pipeline']:.1f} samples/s (alone), training step "
+                       f"{m['samples_per_second_training']:.1f} samples/s (median step {1000 * m['step_seconds']:.0f} ms)")
         return
     click.echo(f"run {result.run_dir}: {result.epochs} epochs in {result.train_seconds:.0f} s, "
                f"threshold {result.threshold:.2f}, validation F1 exact {result.val_exact_f1:.4f}, "

@@ -134,3 +134,10 @@ def test_thin_predict_cli_writes_label_maps_and_refuses_overwrite(thin_run, tmp_
     np.save(bad, np.zeros((4, 4, 4), "float32"))
     r = runner.invoke(cli, ["predict", "--model", str(thin_run.run_dir), str(bad), "--out", str(tmp_path / "p2")])
     assert r.exit_code != 0 and "bad.npy" in r.output and "reads images" in r.output
+
+
+def test_train_cli_prints_segmentation_scores_and_rates(tmp_path):
+    r = CliRunner().invoke(cli, ["train", "thin_tiny", "--out", str(tmp_path / "run"), "--set", "train.epochs=1"])
+    assert r.exit_code == 0, r.output
+    assert "validation Dice" in r.output and "clDice" in r.output
+    assert "input pipeline" in r.output and "training step" in r.output

@@ -137,14 +137,12 @@ def evaluate_folder(model: str | Path, data_dir: str | Path, report_dir: str | P
 
 
 def format_segmentation_report(report: dict) -> str:
-    """A few lines: per class and mean Dice, clDice, β0 and β1 errors."""
+    """A few lines: per class and mean Dice, clDice, β0 and β1 errors, pixel precision and recall."""
     lines = [f"{report['model']} on {report.get('data', 'validation')}: {report['count']} samples",
-             f"{'class':>6} {'Dice':>7} {'clDice':>7} {'β0 err':>7} {'β1 err':>7}"]
-    for row in report["per_class"]:
+             f"{'class':>6} {'Dice':>7} {'clDice':>7} {'β0 err':>7} {'β1 err':>7} {'prec.':>7} {'recall':>7}"]
+    for row in [*report["per_class"], {**report, "class": "mean"}]:
         lines.append(f"{row['class']:>6} {row['dice']:7.4f} {row['cldice']:7.4f} {row['betti0']:7.3f} "
-                     f"{row['betti1']:7.3f}")
-    lines.append(f"{'mean':>6} {report['dice']:7.4f} {report['cldice']:7.4f} {report['betti0']:7.3f} "
-                 f"{report['betti1']:7.3f}")
+                     f"{row['betti1']:7.3f} {row['precision']:7.3f} {row['recall']:7.3f}")
     return "\n".join(lines)
 
 

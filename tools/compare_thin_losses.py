@@ -55,19 +55,21 @@ def _row(recipe: str, overrides: list[str], out: Path, count: int, seed: int, na
     metrics = json.loads((run_dir / "metrics.json").read_text())
     row = dict(recipe=recipe, loss=cfg.loss.name, loss_params=dict(cfg.loss.params), heldout=str(folder),
                count=report["count"], dice=report["dice"], cldice=report["cldice"], betti0=report["betti0"],
-               betti1=report["betti1"], per_class=report["per_class"], train_seconds=metrics["train_seconds"],
+               betti1=report["betti1"], precision=report["precision"], recall=report["recall"],
+               per_class=report["per_class"], train_seconds=metrics["train_seconds"],
                step_seconds=metrics.get("step_seconds"), val=metrics["val"])
     cache.write_text(json.dumps(row, indent=2))
     return row
 
 
 def format_table(rows: list[dict]) -> str:
-    lines = ["| loss (recipe) | Dice | clDice | β0 error | β1 error | step ms | train min |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| loss (recipe) | Dice | clDice | β0 error | β1 error | pixel precision | pixel recall | step ms | "
+             "train min |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         step = f"{1000 * r['step_seconds']:.0f}" if r.get("step_seconds") else "–"
+        pr = (f"{r['precision']:.3f} | {r['recall']:.3f}" if "precision" in r else "– | –")
         lines.append(f"| {r['loss']} ({r['recipe']}) | {r['dice']:.4f} | {r['cldice']:.4f} | {r['betti0']:.2f} | "
-                     f"{r['betti1']:.2f} | {step} | {r['train_seconds'] / 60:.1f} |")
+                     f"{r['betti1']:.2f} | {pr} | {step} | {r['train_seconds'] / 60:.1f} |")
     return "\n".join(lines)
 
 

@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 # Score names in the order they appear in per-class rows and results.
-_SCORES_2D = ("dice", "cldice", "betti0", "betti1")
+_SCORES_2D = ("dice", "cldice", "betti0", "betti1", "precision", "recall")
 _SCORES_3D = _SCORES_2D + ("betti2",)
 
 
@@ -356,6 +356,11 @@ def segmentation_scores(pred_labels: Any, gt_labels: Any, classes: int) -> dict[
             "present": bool(pred_mask.any() or gt_mask.any()),
             "dice": dice_score(pred_mask, gt_mask),
             "cldice": _cldice_masks(pred_mask, gt_mask),
+            # Pixel precision and recall show *how* a loss trades errors (a recall-driven loss
+            # over-segments); an empty side has nothing wrong: precision 1 without prediction,
+            # recall 1 without ground truth.
+            "precision": _ratio(pred_mask & gt_mask, pred_mask),
+            "recall": _ratio(pred_mask & gt_mask, gt_mask),
         }
         row.update(_betti_errors_masks(pred_mask, gt_mask))
         rows.append(row)
@@ -363,6 +368,11 @@ def segmentation_scores(pred_labels: Any, gt_labels: Any, classes: int) -> dict[
     for name in names:
         result[name] = sum(row[name] for row in rows) / classes
     return result
+
+
+def _ratio(hits: np.ndarray, total: np.ndarray) -> float:
+    count = int(total.sum())
+    return 1.0 if count == 0 else int(hits.sum()) / count
 
 
 class SegmentationAccumulator:

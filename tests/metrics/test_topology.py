@@ -386,9 +386,12 @@ def test_segmentation_scores_multiclass_present_and_absent():
     pred[1, 1:6] = 1  # class 1 exact; class 2 missed; class 3 in neither
     scores = segmentation_scores(pred, gt, classes=3)
     rows = {row["class"]: row for row in scores["per_class"]}
-    assert rows[1] == {"class": 1, "present": True, "dice": 1.0, "cldice": 1.0, "betti0": 0, "betti1": 0}
-    assert rows[2] == {"class": 2, "present": True, "dice": 0.0, "cldice": 0.0, "betti0": 1, "betti1": 0}
-    assert rows[3] == {"class": 3, "present": False, "dice": 1.0, "cldice": 1.0, "betti0": 0, "betti1": 0}
+    same = dict(precision=1.0, recall=1.0)
+    assert rows[1] == {"class": 1, "present": True, "dice": 1.0, "cldice": 1.0, "betti0": 0, "betti1": 0, **same}
+    # Class 2 missed: nothing predicted (precision 1 by convention), nothing found (recall 0).
+    assert rows[2] == {"class": 2, "present": True, "dice": 0.0, "cldice": 0.0, "betti0": 1, "betti1": 0,
+                       "precision": 1.0, "recall": 0.0}
+    assert rows[3] == {"class": 3, "present": False, "dice": 1.0, "cldice": 1.0, "betti0": 0, "betti1": 0, **same}
     assert scores["dice"] == pytest.approx(2 / 3)
     assert scores["cldice"] == pytest.approx(2 / 3)
     assert scores["betti0"] == pytest.approx(1 / 3)
@@ -512,3 +515,13 @@ def test_errors_values():
     assert len(acc) == 0  # a rejected image is not counted
     # Float labels with integer values are accepted.
     assert segmentation_scores(labels.astype(float), labels, classes=1)["dice"] == 1.0
+
+
+def test_pixel_precision_and_recall_by_hand():
+    gt = np.zeros((6, 6), int)
+    gt[2, 0:4] = 1  # 4 pixels
+    pred = np.zeros_like(gt)
+    pred[2, 2:6] = 1  # 4 pixels, 2 of them right
+    pred[5, 5] = 1  # one more wrong pixel
+    row = segmentation_scores(pred, gt, classes=1)["per_class"][0]
+    assert row["precision"] == pytest.approx(2 / 5) and row["recall"] == pytest.approx(2 / 4)

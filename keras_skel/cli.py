@@ -44,7 +44,8 @@ def _parse_thin_size(value: str, volumes: bool) -> tuple[int, ...]:
     try:
         parts = [int(p) for p in value.lower().replace("×", "x").split("x")]
     except ValueError:
-        raise click.BadParameter(f"{value!r}: expected {form}, e.g. {'32 or 32x48x48' if volumes else '96 or 96x128'}") from None
+        example = "32 or 32x48x48" if volumes else "96 or 96x128"
+        raise click.BadParameter(f"{value!r}: expected {form}, e.g. {example}") from None
     if len(parts) == 1:
         parts = parts * rank
     if len(parts) != rank or min(parts) < 16:
@@ -228,7 +229,8 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
         m = json.loads((Path(result.run_dir) / "metrics.json").read_text())
         if m.get("samples_per_second_pipeline") and m.get("samples_per_second_training"):
             click.echo(f"input pipeline {m['samples_per_second_pipeline']:.1f} samples/s (alone), training step "
-                       f"{m['samples_per_second_training']:.1f} samples/s (median step {1000 * m['step_seconds']:.0f} ms)")
+                       f"{m['samples_per_second_training']:.1f} samples/s "
+                       f"(median step {1000 * m['step_seconds']:.0f} ms)")
         return
     click.echo(f"run {result.run_dir}: {result.epochs} epochs in {result.train_seconds:.0f} s, "
                f"threshold {result.threshold:.2f}, validation F1 exact {result.val_exact_f1:.4f}, "

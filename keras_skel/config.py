@@ -271,7 +271,8 @@ def _check_values(cfg: Config, origin: str) -> None:
     thin_sources, shape_sources = ("synthetic_thin", "thin_folder"), ("synthetic_shapes", "folder")
     if cfg.task == "thin":
         if len(cfg.data.image_size) not in (2, 3):
-            problems.append(f"data.image_size must have 2 (H, W) or 3 (D, H, W) entries, got {list(cfg.data.image_size)}")
+            problems.append("data.image_size must have 2 (H, W) or 3 (D, H, W) entries, "
+                            f"got {list(cfg.data.image_size)}")
         if cfg.data.source in shape_sources:
             problems.append(f"task thin needs data.source synthetic_thin or thin_folder, got {cfg.data.source}")
         if not 1 <= cfg.data.classes <= 8:

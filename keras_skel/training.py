@@ -32,7 +32,7 @@ import yaml
 from keras_skel.config import Config, config_from_dict, config_to_dict
 from keras_skel.errors import ConfigError
 
-__all__ = ["train", "TrainResult", "resolve_precision", "init_weights_from"]
+__all__ = ["train", "TrainResult", "resolve_precision", "init_weights_from", "cpu_name"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +58,19 @@ class TrainResult:
     train_seconds: float
     epochs: int
     val_scores: dict | None = None
+
+
+def cpu_name() -> str:
+    """The CPU's model name (for benchmark and run records), or the platform's best guess."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def cpu_has_amx() -> bool:

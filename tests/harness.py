@@ -8,6 +8,11 @@ identical outputs.
 from __future__ import annotations
 
 import inspect
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -91,3 +96,14 @@ def run_loss_test(cls, init_kwargs: dict, tmp_path, shape=(2, 8, 8, 1)) -> None:
     model.save(path)
     restored = keras.saving.load_model(path)
     assert restored.loss.get_config() == model.loss.get_config()
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_python(code: str, timeout: float) -> subprocess.CompletedProcess:
+    """Runs `code` (dedented) in a fresh Python with the checkout importable; for what must be
+    seen from a new process (lazy imports, a clean interpreter exit)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from keras_skel.training import cpu_name
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,16 +42,6 @@ def _images(count: int, size: int):
     from keras_skel.data.synthetic import make_shape_sample
 
     return np.stack([make_shape_sample(4242, i, (size, size), noise=2.0)[0] for i in range(count)]).astype(bool)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _peak_rss_mb() -> float:
@@ -159,7 +151,7 @@ def main() -> None:
         backend, model_dir = args.worker.split(":", 1)
         print(json.dumps(_worker(backend, model_dir, count, SHIPPED[Path(model_dir).name]["size"], args.variant_dir)))
         return
-    print(f"machine: {_cpu_name()}, {os.cpu_count()} CPUs, Python "
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}; images: {count} synthetic noisy shapes")
     for name in args.model or sorted(SHIPPED):
         model_dir = Path(args.models_dir) / name

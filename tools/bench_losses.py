@@ -75,6 +75,8 @@ import threading
 import time
 from pathlib import Path
 
+from keras_skel.training import cpu_name
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -503,16 +505,6 @@ def overhead_from(results: list[dict], dims: int = 2, classes: int = 3) -> str:
                                 recall and recall.get("tube_s_per_batch"), cl and cl["step_s"])
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def plan(args) -> list[dict]:
     """Row groups in table order, one per (dims, K): the losses' memory children, the
     interleaved timing child's settings and the pipeline child."""
@@ -636,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     args.pipeline_batches = args.pipeline_batches or (8 if quick else 16)
     args.pipeline_seconds = args.pipeline_seconds or (1.5 if quick else 3.0)
 
-    print(f"machine: {_cpu_name()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"2-D: {args.size2d}², batch {args.batch2d}, U-Net base {args.base2d} depth {args.depth2d} "
           f"decoder_convs {args.decoder_convs}; 3-D: {args.size3d}³, batch {args.batch3d}, U-Net3D base "
           f"{args.base3d} depth {args.depth3d}; clDice iterations {args.iterations}; tube radius "
@@ -654,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwall time: {total:.0f} s")
     line = overhead_from(results)
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": _cpu_name(), "cpus": os.cpu_count(),
+        Path(args.json).write_text(json.dumps({"machine": cpu_name(), "cpus": os.cpu_count(),
                                                "settings": {k: v for k, v in vars(args).items() if k != "child"},
                                                "results": results, "overhead": line, "wall_s": total}, indent=1))
     print(line)

@@ -1,9 +1,6 @@
 """Tests of the synthetic shape source (keras_skel.data.synthetic)."""
 
-import os
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from keras_skel.data.synthetic import (
 )
 from keras_skel.data.targets import skeleton_target
 from keras_skel.errors import DataError
+from tests.harness import run_python
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -214,20 +212,8 @@ def test_write_shapes_dataset_progress_and_workers(tmp_path):
             assert p.read_bytes() == (b / sub / p.name).read_bytes()
 
 
-def _run_python(code: str, timeout: float) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 def test_module_imports_without_tensorflow():
-    result = _run_python(
+    result = run_python(
         """
         import sys
         import keras_skel.data.synthetic
@@ -261,7 +247,7 @@ def test_shapes_source_batches_and_clean_exit():
         print("OK", flush=True)
         """
     try:
-        result = _run_python(code, timeout=180)
+        result = run_python(code, timeout=180)
     except subprocess.TimeoutExpired as err:
         pytest.fail(f"script using shapes_source did not exit within 180 s: {err.stdout!r}")
     assert result.returncode == 0, result.stderr[-3000:]

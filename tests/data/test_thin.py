@@ -1,11 +1,8 @@
 """Tests of the synthetic thin-structure source (keras_skel.data.thin)."""
 
 import json
-import os
 import shutil
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import cv2
@@ -24,6 +21,7 @@ from keras_skel.data.thin import (
     write_thin_dataset,
 )
 from keras_skel.errors import DataError
+from tests.harness import run_python
 
 REPO = Path(__file__).resolve().parents[2]
 SIZES = [(64, 80), (24, 32, 40)]
@@ -387,20 +385,8 @@ def test_load_ignores_hidden_and_unrelated_files(folder_2d):
 # --------------------------------------------------------------------------- TensorFlow
 
 
-def _run_python(code: str, timeout: float) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 def test_module_imports_without_tensorflow():
-    result = _run_python(
+    result = run_python(
         """
         import sys
         import keras_skel.data.thin
@@ -435,7 +421,7 @@ def test_thin_source_yields_fresh_samples_and_exits():
         print("OK", flush=True)
         """
     try:
-        result = _run_python(code, timeout=180)
+        result = run_python(code, timeout=180)
     except subprocess.TimeoutExpired as err:
         pytest.fail(f"script using thin_source did not exit within 180 s: {err.stdout!r}")
     assert result.returncode == 0, result.stderr[-3000:]

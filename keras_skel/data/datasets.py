@@ -53,6 +53,21 @@ def _val_seed(seed: int) -> int:
     return 2 * seed + 1
 
 
+def _train_val(train_dir: str, val_dir: str | None, read, val_fraction: float, seed: int) -> tuple[list, list]:
+    """Training and validation samples: `read(val_dir)` when given, else a seeded split of
+    `read(train_dir)`."""
+    samples = read(train_dir)
+    if val_dir:
+        return samples, read(val_dir)
+    if len(samples) < 2:
+        from keras_skel.errors import DataError
+
+        raise DataError(f"{train_dir} has {len(samples)} sample: at least 2 are needed to split off "
+                        "validation (or give data.val_dir)")
+    train_idx, val_idx = split_indices(len(samples), val_fraction, seed)
+    return [samples[i] for i in train_idx], [samples[i] for i in val_idx]
+
+
 @DATASETS.register("synthetic_shapes")
 def synthetic_shapes(image_size: tuple[int, int], seed: int, noise: float = 2.0,
                      val_count: int = 64, target: str = "skeleton", split: str = "all",
@@ -111,19 +126,10 @@ def folder(train_dir: str, seed: int, val_dir: str | None = None, val_fraction: 
             clean = [s for _, s, _ in loaded]
         return [(i, s, k, c) for (i, s, k), c in zip(loaded, clean)]
 
-    samples = with_targets(train_dir, folders.load_folder(train_dir, on_error=on_error, progress=True))
-    if val_dir:
-        train_samples = samples
-        val_samples = with_targets(val_dir, folders.load_folder(val_dir, on_error=on_error, progress=True))
-    else:
-        if len(samples) < 2:
-            from keras_skel.errors import DataError
+    def read(root):
+        return with_targets(root, folders.load_folder(root, on_error=on_error, progress=True))
 
-            raise DataError(f"{train_dir} has {len(samples)} sample: at least 2 are needed to split off "
-                            "validation (or give data.val_dir)")
-        train_idx, val_idx = split_indices(len(samples), val_fraction, seed)
-        train_samples = [samples[i] for i in train_idx]
-        val_samples = [samples[i] for i in val_idx]
+    train_samples, val_samples = _train_val(train_dir, val_dir, read, val_fraction, seed)
     stream = samples_dataset([(s, t) for _, s, _, t in train_samples]).cache()
     description = f"folder {train_dir} ({len(train_samples)} train / {len(val_samples)} val)"
     val_targets = [t for *_, t in val_samples] if target == "shape" else None
@@ -173,7 +179,7 @@ def thin_folder(train_dir: str, seed: int, val_dir: str | None = None, val_fract
     """
     from keras_skel.data import thin
     from keras_skel.data.thin_pipeline import thin_samples_dataset
-    from keras_skel.errors import ConfigError, DataError
+    from keras_skel.errors import ConfigError
 
     if not train_dir:
         raise ConfigError("data.source thin_folder needs data.train_dir (a folder with images/, labels/ and "
@@ -186,16 +192,7 @@ def thin_folder(train_dir: str, seed: int, val_dir: str | None = None, val_fract
                               f"data.classes {classes}: set --set data.classes={info['classes']}")
         return samples
 
-    samples = read(train_dir)
-    if val_dir:
-        train_samples, val_samples = samples, read(val_dir)
-    else:
-        if len(samples) < 2:
-            raise DataError(f"{train_dir} has {len(samples)} sample: at least 2 are needed to split off "
-                            "validation (or give data.val_dir)")
-        train_idx, val_idx = split_indices(len(samples), val_fraction, seed)
-        train_samples = [samples[i] for i in train_idx]
-        val_samples = [samples[i] for i in val_idx]
+    train_samples, val_samples = _train_val(train_dir, val_dir, read, val_fraction, seed)
     stream = thin_samples_dataset([(image, labels) for _, image, labels in train_samples])
     description = f"thin folder {train_dir} ({len(train_samples)} train / {len(val_samples)} val)"
     return Splits(stream, val_samples, len(train_samples), description, len(train_samples))

@@ -46,19 +46,16 @@ the step runs, so when the pipeline keeps up the real overhead is the step's alo
 
 Defaults are sized for a 2-core CPU: 2-D crops 128², batch 4; 3-D volumes 48³, batch 2;
 clDice with 10 soft-skeleton iterations (the recipes' value); 2 warm-up + 20 interleaved timed
-steps per loss (--quick: 12). On a 2-core AMD EPYC with another process busy on one core,
-`--quick` took 170-184 s and the full table 509 s.
+steps per loss (--quick: 12). On an idle 2-core AMD EPYC, `--quick` took 162 s and the full
+table 389 s (README, "Thin structures", has that table).
 
 Caveats. These are CPU timings, not a GPU's, and RSS is host memory, not GPU memory (it
 includes TensorFlow's own ~0.8 GiB). Timings are noisy on a shared machine and the ratios
 depend on how many cores the step really gets, likely because Dice+CE's step is mostly
 convolutions while clDice adds a long chain of small pooling ops, and the two do not scale
-alike with the cores: in this tool's development runs (2-D, K = 3, each loss in its own
-process, varying load from other processes) Dice+CE took 69-145 ms and clDice 118-284 ms per
-step. The interleaved timing keeps a row group's losses under the same load, and there clDice's
-overhead stayed at +95-104% (5 runs, all under load); with `--threads 1` Dice+CE and clDice
-took 127 and 239 ms (+88%). `--threads 1` gives steadier numbers on a shared machine, at the
-price of not measuring a multi-core step.
+alike with the cores: under load from other processes (2-D, K = 3) clDice's overhead read
++88% to +104%, against +91% on the idle machine. `--threads 1` gives steadier numbers on a
+shared machine, at the price of not measuring a multi-core step.
 """
 
 from __future__ import annotations

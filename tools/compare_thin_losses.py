@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     if bool(args.recipe) != bool(args.losses):
         parser.error("--recipe and --losses go together")
     if args.recipe:
-        plan = [(args.recipe, [*args.overrides, f"loss.name={loss}", "loss.params={}"], f"{args.recipe}_{loss}")
+        # The --set overrides come last, so they can tune a loss (e.g. loss.params.recall_weight=0.3).
+        plan = [(args.recipe, [f"loss.name={loss}", "loss.params={}", *args.overrides], f"{args.recipe}_{loss}")
                 for loss in args.losses]
     else:
         plan = [(recipe, args.overrides, recipe) for recipe in args.recipes]

@@ -25,6 +25,7 @@ __all__ = [
     "distance_input",
     "class_weight_map",
     "tubed_skeleton",
+    "flux_target",
 ]
 
 # skan's branch types (see `skan.summarize`): 0 endpoint-endpoint, 1 junction-endpoint,
@@ -252,3 +253,48 @@ def tubed_skeleton(labels: np.ndarray, radius: int = 2) -> np.ndarray:
         footprint = diamond(radius) if labels.ndim == 2 else octahedron(radius)
         skeleton = ndi.binary_dilation(skeleton, structure=footprint)
     return (skeleton * labels).astype(np.uint8)
+
+
+def flux_target(skeleton: np.ndarray, radius: int = 7) -> np.ndarray:
+    """The context-flux ground truth of DeepFlux (Wang et al., CVPR 2019, eq. 1).
+
+    The context region `Rc` is the skeleton dilated by a disk of `radius` minus the skeleton;
+    every context pixel `p` holds the unit vector from `p` to its nearest skeleton pixel `Np`
+    (found with a Euclidean distance transform that returns nearest indices); skeleton and
+    background pixels hold (0, 0).
+
+    Channel order is (row, column), i.e. (dy, dx) with rows growing downwards, the order
+    NumPy indexes in; `ops.flux_to_skeleton` reads the same order.
+
+    Args:
+        skeleton: 2-D array, nonzero = skeleton pixel.
+        radius: radius of the context disk (the paper's r = 7).
+
+    Returns:
+        float32 array `[H, W, 2]`; context vectors have length 1.
+
+    Raises:
+        ValueError: if `skeleton` is not 2-D or `radius < 1`.
+
+    Example:
+        >>> skel = np.zeros((5, 5), bool); skel[2, 2] = True
+        >>> flux_target(skel, radius=1)[1, 2].tolist()   # above the pixel: points down
+        [1.0, 0.0]
+    """
+    mask = _as_binary_2d(skeleton, "skeleton")
+    if radius < 1:
+        raise ValueError(f"radius must be >= 1, got {radius}")
+    flux = np.zeros(mask.shape + (2,), np.float32)
+    if not mask.any():
+        return flux
+    from skimage.morphology import disk
+
+    context = ndi.binary_dilation(mask, structure=disk(radius)) & ~mask
+    # distance_transform_edt of the non-skeleton gives, for every pixel, the index of its
+    # nearest skeleton pixel (ties broken by scipy's scan order).
+    _, (near_r, near_c) = ndi.distance_transform_edt(~mask, return_indices=True)
+    rows, cols = np.nonzero(context)
+    vec = np.stack([near_r[rows, cols] - rows, near_c[rows, cols] - cols], axis=-1).astype(np.float64)
+    vec /= np.linalg.norm(vec, axis=-1, keepdims=True)
+    flux[rows, cols] = vec.astype(np.float32)
+    return flux

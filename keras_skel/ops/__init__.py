@@ -5,6 +5,7 @@ builtin ops.
 """
 
 from keras_skel.ops.edt import distance_transform, squared_distance_transform
+from keras_skel.ops.flux import flux_to_skeleton
 from keras_skel.ops.holes import fill_holes
 from keras_skel.ops.morphology import binary_closing, binary_dilation, binary_erosion, binary_opening, disk
 from keras_skel.ops.padding import crop_to, pad_to_multiple
@@ -16,6 +17,7 @@ __all__ = [
     "thin",
     "prune_spurs",
     "probability_to_skeleton",
+    "flux_to_skeleton",
     "squared_distance_transform",
     "distance_transform",
     "fill_holes",

@@ -21,6 +21,7 @@ __all__ = [
     "skeleton_recall",
     "soft_cldice",
     "thin_segmentation",
+    "balanced_flux_l2",
 ]
 
 
@@ -259,3 +260,42 @@ def thin_segmentation(y_true, y_pred, dice_weight: float = 1.0, ce_weight: float
     if isinstance(total, float):
         raise ValueError("thin_segmentation needs at least one non-zero weight")
     return total
+
+
+def balanced_flux_l2(y_true, y_pred):
+    """DeepFlux's class-balanced L2 loss on the context flux (Wang et al., CVPR 2019, eq. 2–3).
+
+    `L = Σ_p w(p)·‖F(p) − F̂(p)‖²` per image, with `w(p) = |Rb| / (|Rc| + |Rb| + |Rs|)` on
+    context and skeleton pixels and `(|Rc| + |Rs|) / (|Rc| + |Rb| + |Rs|)` on background
+    pixels: the rare context and skeleton regions weigh as much as the background.
+
+    Args:
+        y_true: `[N, H, W, 3]`: the flux ground truth (dy, dx; `data.targets.flux_target`) and
+            the skeleton mask, which tells skeleton pixels (flux 0) from background (flux 0).
+        y_pred: predicted flux `[N, H, W, 2]`.
+
+    Returns:
+        Per-sample loss (a sum over pixels), shape `[N]`.
+
+    Example:
+        >>> y = np.zeros((1, 1, 4, 3), "float32"); y[0, 0, 0] = (0, 1, 0); y[0, 0, 1] = (0, 0, 1)
+        >>> float(balanced_flux_l2(y, np.zeros((1, 1, 4, 2), "float32"))[0])  # 2/4 · 1 on the context pixel
+        0.5
+    """
+    y_true = ops.cast(y_true, "float32")
+    y_pred = ops.cast(y_pred, "float32")
+    if y_true.shape[-1] != 3 or y_pred.shape[-1] != 2:
+        raise ValueError(f"balanced_flux_l2 expects y_true [..., 3] (flux dy, dx, skeleton) and y_pred [..., 2]; "
+                         f"got {tuple(y_true.shape)} and {tuple(y_pred.shape)}")
+    flux, skeleton = y_true[..., :2], ops.cast(y_true[..., 2] > 0, "float32")
+    context = ops.cast(ops.sum(ops.square(flux), axis=-1) > 0, "float32") * (1.0 - skeleton)
+    background = 1.0 - ops.maximum(context, skeleton)
+    axes = [1, 2]
+    n_context, n_skeleton = ops.sum(context, axis=axes), ops.sum(skeleton, axis=axes)
+    n_background = ops.sum(background, axis=axes)
+    total = n_context + n_skeleton + n_background
+    w_fore = ops.reshape(n_background / total, (-1, 1, 1))
+    w_back = ops.reshape((n_context + n_skeleton) / total, (-1, 1, 1))
+    weight = w_fore * (context + skeleton) + w_back * background
+    error = ops.sum(ops.square(flux - y_pred), axis=-1)
+    return ops.sum(weight * error, axis=axes)

@@ -1,4 +1,5 @@
-"""Keras `Loss` classes over `losses.functional` (weighted focal, soft Dice, their sum)."""
+"""Keras `Loss` classes over `losses.functional` (weighted focal, soft Dice, their sum; DeepFlux's
+balanced flux L2)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import keras
 from keras_skel.losses import functional
 from keras_skel.registry import LOSSES
 
-__all__ = ["WeightedFocalLoss", "DiceLoss", "FocalDiceLoss"]
+__all__ = ["WeightedFocalLoss", "DiceLoss", "FocalDiceLoss", "BalancedFluxLoss"]
 
 
 @LOSSES.register("focal")
@@ -98,3 +99,22 @@ class FocalDiceLoss(keras.losses.Loss):
         config.update(focal_weight=self.focal_weight, dice_weight=self.dice_weight,
                       w_pos=self.w_pos, w_neg=self.w_neg, gamma=self.gamma, smooth=self.smooth)
         return config
+
+
+@LOSSES.register("flux")
+@keras.saving.register_keras_serializable(package="keras_skel")
+class BalancedFluxLoss(keras.losses.Loss):
+    """DeepFlux's class-balanced L2 loss on the context flux; see `functional.balanced_flux_l2`.
+
+    `y_true` is `[N, H, W, 3]` (flux dy, dx and the skeleton mask), `y_pred` the `[N, H, W, 2]`
+    flux.
+
+    Args:
+        **kwargs: forwarded to `keras.losses.Loss`.
+    """
+
+    def __init__(self, name: str = "balanced_flux_l2", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        return functional.balanced_flux_l2(y_true, y_pred)

@@ -143,22 +143,34 @@ def data_synth(task, count, size, out_dir, seed, noise, noise_style, split, clea
 
 @data.command("convert")
 @click.argument("src", type=click.Path())
-@click.option("--from", "layout", type=click.Choice(["skelneton"]), required=True,
+@click.option("--from", "layout", required=True,
+              type=click.Choice(["skelneton", "sk-large", "sk506", "wh-symmax", "sym-pascal", "symmax300"]),
               help="The source layout: skelneton = Pixel SkelNetOn label images (white shape, blue skeleton) "
-                   "or coords_/skelpoints_/skeledges_<name>.txt point files.")
+                   "or coords_/skelpoints_/skeledges_<name>.txt point files; the skeleton benchmarks = "
+                   "SRC/images/<split>/*.jpg + SRC/groundTruth/<split>/*.mat.")
+@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True,
+              help="Skeleton benchmarks: which split to convert.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output dataset folder.")
 @click.option("--overwrite", is_flag=True, help="Write into a folder that already holds samples.")
-def data_convert(src, layout, out_dir, overwrite):
-    """Convert a published dataset layout to OUT/shapes + OUT/skeletons (train, evaluate).
+def data_convert(src, layout, split, out_dir, overwrite):
+    """Convert a published dataset layout: SkelNetOn to OUT/shapes + OUT/skeletons; the skeleton
+    benchmarks (SK-LARGE, SK506, WH-SYMMAX, SYM-PASCAL, SYMMAX300) to OUT/images (RGB) +
+    OUT/skeletons (+ OUT/radii when the .mat has an edge map).
 
     \b
     Example:
       keras-skel data convert --from skelneton skelneton/val --out data/skelneton_val
       keras-skel evaluate --model canet_shapes --data data/skelneton_val --tolerance 0
+      keras-skel data convert --from sk-large data/SK-LARGE --split test --out data/sklarge_test
     """
-    from keras_skel.data.skelneton import convert_skelneton
+    if layout == "skelneton":
+        from keras_skel.data.skelneton import convert_skelneton
 
-    n = convert_skelneton(src, out_dir, overwrite=overwrite)
+        n = convert_skelneton(src, out_dir, overwrite=overwrite)
+    else:
+        from keras_skel.data.sklarge import convert_benchmark
+
+        n = convert_benchmark(src, layout, split, out_dir, overwrite=overwrite)
     click.echo(f"converted {n} samples from {src} to {out_dir}")
 
 

@@ -1,5 +1,6 @@
 """Skeleton and segmentation/topology metrics (NumPy/SciPy, no TensorFlow)."""
 
+from keras_skel.metrics.benchmark import BenchmarkAccumulator, plot_pr_curve, thin_map
 from keras_skel.metrics.skeleton_f1 import SkeletonF1Accumulator, match_count, prf_from_counts, skeleton_f1
 from keras_skel.metrics.threshold import search_threshold
 from keras_skel.metrics.topology import (
@@ -13,4 +14,4 @@ from keras_skel.metrics.topology import (
 
 __all__ = ["SkeletonF1Accumulator", "match_count", "prf_from_counts", "skeleton_f1", "search_threshold",
            "SegmentationAccumulator", "betti_errors", "betti_numbers", "cldice_score", "dice_score",
-           "segmentation_scores"]
+           "segmentation_scores", "BenchmarkAccumulator", "plot_pr_curve", "thin_map"]

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["overlay", "save_grid", "LEGEND"]
+__all__ = ["overlay", "save_grid", "save_figure", "LEGEND"]
 
 LEGEND = "grey: shape · yellow: correct · green: missed GT · red: extra prediction"
 
@@ -67,6 +67,13 @@ def save_grid(images: Sequence[np.ndarray], path: str | Path, titles: Sequence[s
             ax.set_title(titles[i], fontsize=9)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Lays out `fig`, writes it as a PNG at `path` (parents created), closes it; returns the path."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

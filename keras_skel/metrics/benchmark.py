@@ -425,9 +425,6 @@ def plot_pr_curve(
     ax.legend(loc="lower left", fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    from keras_skel.visualize import save_figure
+
+    return save_figure(fig, path)

@@ -63,7 +63,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import thin
 
-from keras_skel.metrics.skeleton_f1 import match_count, prf_from_counts
+from keras_skel.metrics.skeleton_f1 import as_skeleton_mask, match_count, prf_from_counts
 
 __all__ = ["thin_map", "binarize_thinned", "default_thresholds", "BenchmarkAccumulator",
            "plot_pr_curve"]
@@ -91,21 +91,6 @@ def _check_score_map(score_map: Any, name: str = "score_map") -> np.ndarray:
             f"{name} must hold scores in [0, 1], got range {scores.min():g}..{scores.max():g}."
         )
     return scores
-
-
-def _check_skeleton(gt: Any, name: str = "gt_skeleton") -> np.ndarray:
-    mask = np.asarray(gt)
-    if mask.ndim == 3 and mask.shape[-1] == 1:
-        mask = mask[..., 0]
-    if mask.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D skeleton [H, W] (or [H, W, 1]), got shape {mask.shape}.")
-    if mask.dtype == bool:
-        return mask
-    if mask.dtype.kind not in "uif":
-        raise ValueError(f"{name} must be bool or 0/1, got dtype {mask.dtype}.")
-    if not np.isin(mask, (0, 1)).all():
-        raise ValueError(f"{name} must be binary (bool or 0/1), got other values.")
-    return mask != 0
 
 
 def default_thresholds(levels: int = 99) -> np.ndarray:
@@ -270,7 +255,7 @@ class BenchmarkAccumulator:
                 not in ``[0, 1]``, or the GT is not binary.
         """
         scores = _check_score_map(score_map)
-        gt = _check_skeleton(gt_skeleton)
+        gt = as_skeleton_mask(gt_skeleton, "gt_skeleton")
         if scores.shape != gt.shape:
             raise ValueError(
                 f"score_map and gt_skeleton must have the same shape, got {scores.shape} "

@@ -39,10 +39,12 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 from scipy.spatial import cKDTree
 
-__all__ = ["match_count", "prf_from_counts", "SkeletonF1Accumulator", "skeleton_f1"]
+__all__ = ["as_skeleton_mask", "match_count", "prf_from_counts", "SkeletonF1Accumulator", "skeleton_f1"]
 
 
-def _as_mask(array: Any, name: str) -> np.ndarray:
+def as_skeleton_mask(array: Any, name: str) -> np.ndarray:
+    """A 2-D bool skeleton from bool, integer (nonzero = on) or 0/1 float input (`[H, W]` or
+    `[H, W, 1]`); `ValueError` naming `name` for another rank or a float map that is not 0/1."""
     mask = np.asarray(array)
     if mask.ndim == 3 and mask.shape[-1] == 1:
         mask = mask[..., 0]
@@ -93,8 +95,8 @@ def match_count(pred: Any, gt: Any, tolerance: float = 0) -> tuple[int, int, int
         >>> match_count(pred, gt), match_count(pred, gt, tolerance=1)
         ((0, 3, 3), (3, 3, 3))
     """
-    pred_mask = _as_mask(pred, "pred")
-    gt_mask = _as_mask(gt, "gt")
+    pred_mask = as_skeleton_mask(pred, "pred")
+    gt_mask = as_skeleton_mask(gt, "gt")
     if pred_mask.shape != gt_mask.shape:
         raise ValueError(
             f"pred and gt must have the same shape, got {pred_mask.shape} and {gt_mask.shape}."

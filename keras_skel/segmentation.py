@@ -17,17 +17,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from keras_skel.data.folders import list_images
+from keras_skel.data.io import IMAGE_SUFFIXES, is_image_path
 from keras_skel.errors import ConfigError, DataError, ModelNotFoundError
 
 __all__ = ["ThinSegmenter", "load_segmenter", "evaluate_segmentation", "evaluate_folder", "predict_thin_files",
-           "measure_pipeline_rate", "THIN_INFO_KEYS"]
+           "measure_pipeline_rate"]
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 # Overlay colours of classes 1..8 (RGB).
 _CLASS_COLOURS = np.array([[230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180],
                            [70, 240, 240], [240, 50, 230], [210, 245, 60]], np.uint8)
 
-THIN_INFO_KEYS = ("task", "classes", "ndim", "stride", "image_size", "model", "data", "command")
 
 
 class ThinSegmenter:
@@ -161,8 +161,8 @@ def read_input(path: Path, ndim: int) -> np.ndarray:
         if array.ndim != 3:
             raise DataError(f"{path}: found an array of shape {array.shape}; expected a volume [D, H, W]")
     else:
-        if path.suffix.lower() not in _IMAGE_SUFFIXES:
-            raise DataError(f"{path}: a 2-D model reads images ({', '.join(_IMAGE_SUFFIXES)})")
+        if not is_image_path(path):
+            raise DataError(f"{path}: a 2-D model reads images ({', '.join(IMAGE_SUFFIXES)})")
         array = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)
         if array is None:
             raise DataError(f"{path}: not a readable image")
@@ -177,19 +177,10 @@ def read_input(path: Path, ndim: int) -> np.ndarray:
 
 
 def _input_files(inputs: Sequence[str | Path], ndim: int) -> list[Path]:
-    suffixes = (".npy",) if ndim == 3 else _IMAGE_SUFFIXES
     files: list[Path] = []
     for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes and not p.name.startswith("."))
-        elif path.is_file():
-            found = [path]
-        else:
-            raise DataError(f"{path} does not exist")
+        found = list_images(item, (".npy",) if ndim == 3 else None)
         files.extend(p for p in found if p not in files)
-    if not files:
-        raise DataError(f"no inputs found ({'/'.join(suffixes)} files or folders of them)")
     stems = [p.stem for p in files]
     dupes = sorted({s for s in stems if stems.count(s) > 1})
     if dupes:

@@ -96,11 +96,12 @@ def _check_on_error(on_error: str) -> None:
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}.")
 
 
-def _image_files(folder: Path) -> list[Path]:
+def _image_files(folder: Path, suffixes: tuple[str, ...] | None = None) -> list[Path]:
+    wanted = (lambda p: p.suffix.lower() in suffixes) if suffixes else is_image_path
     return sorted(
         p
         for p in folder.iterdir()
-        if not p.name.startswith(".") and is_image_path(p) and p.is_file()
+        if not p.name.startswith(".") and wanted(p) and p.is_file()
     )
 
 
@@ -374,13 +375,15 @@ def load_clean_shapes(root: PathLike, samples) -> list[np.ndarray] | None:
     return out
 
 
-def list_images(path_or_dir: PathLike) -> list[Path]:
+def list_images(path_or_dir: PathLike, suffixes: tuple[str, ...] | None = None) -> list[Path]:
     """The image files a prediction input names.
 
     Args:
         path_or_dir: An image file (returned as is, whatever its suffix; reading checks it)
             or a folder, whose image files (:data:`~keras_skel.data.io.IMAGE_SUFFIXES`,
             not hidden, not in subfolders) are returned sorted by name.
+        suffixes: lower-case suffixes to list instead of the image ones (e.g. ``(".npy",)``
+            for volumes).
 
     Returns:
         A non-empty list of :class:`pathlib.Path`.
@@ -399,10 +402,10 @@ def list_images(path_or_dir: PathLike) -> list[Path]:
         raise DataError(f"{path}: not found; expected an image file or a folder of images.")
     if not path.is_dir():
         raise DataError(f"{path}: not a regular file or folder; expected an image or a folder.")
-    images = _image_files(path)
+    images = _image_files(path, suffixes)
     if not images:
         raise DataError(
             f"{path}: the folder holds no image file; expected files ending in "
-            f"{', '.join(IMAGE_SUFFIXES)}."
+            f"{', '.join(suffixes or IMAGE_SUFFIXES)}."
         )
     return images

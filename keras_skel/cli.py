@@ -83,9 +83,10 @@ def data():
 
 
 @data.command("synth")
-@click.option("--task", type=click.Choice(["shapes", "thin"]), default="shapes", show_default=True,
+@click.option("--task", type=click.Choice(["shapes", "thin", "natural"]), default="shapes", show_default=True,
               help="shapes: binary shapes + skeletons; thin: vessels, cracks and roads on textured "
-                   "backgrounds + label maps (segmentation).")
+                   "backgrounds + label maps (segmentation); natural: textured objects on cluttered "
+                   "RGB scenes + the objects' skeletons (DeepFlux).")
 @click.option("--count", type=click.IntRange(min=1), required=True, help="Number of samples.")
 @click.option("--size", default="256", show_default=True, help="Image size: S or HxW.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
@@ -97,7 +98,8 @@ def data():
                    "mixed: one of the two per sample.")
 @click.option("--split", type=click.Choice(["all", "train", "heldout"]), default="all", show_default=True,
               help="Shape variants: train leaves out the held-out ones (birds); heldout draws only those "
-                   "and glyphs in fonts no training split uses (Computer Modern).")
+                   "and glyphs in fonts no training split uses (Computer Modern). --task natural: also the "
+                   "photographs and textures of the backgrounds.")
 @click.option("--clean", is_flag=True, help="Also write OUT/clean/<id>.png, the noise-free shapes (targets of "
               "shape-denoising models, data.target: shape).")
 @click.option("--classes", type=click.IntRange(1, 8), default=1, show_default=True,
@@ -108,8 +110,9 @@ def data():
 @click.option("--overwrite", is_flag=True, help="Replace samples in an existing dataset folder.")
 def data_synth(task, count, size, out_dir, seed, noise, noise_style, split, clean, classes, volumes, structure,
                overwrite):
-    """Synthesize a dataset: binary shapes (OUT/shapes/<id>.png, OUT/skeletons/<id>.png) or
-    thin structures (OUT/images/<id>.png|.npy, OUT/labels/<id>.png|.npy, OUT/dataset.json).
+    """Synthesize a dataset: binary shapes (OUT/shapes/<id>.png, OUT/skeletons/<id>.png),
+    thin structures (OUT/images/<id>.png|.npy, OUT/labels/<id>.png|.npy, OUT/dataset.json) or
+    natural images (OUT/images/<id>.png RGB, OUT/skeletons/<id>.png, OUT/masks/<id>.png).
 
     Shapes: blobs, polygons, strokes, trees, animal-like bodies, font glyphs, shapes with
     holes; random scale, rotation and position. Targets follow the ground-truth rule
@@ -122,7 +125,17 @@ def data_synth(task, count, size, out_dir, seed, noise, noise_style, split, clea
           --out data/heldout_noisy
       keras-skel data synth --task thin --classes 3 --count 200 --size 96 --out data/thin
       keras-skel data synth --task thin --3d --count 50 --size 32 --out data/thin3d
+      keras-skel data synth --task natural --count 4000 --size 256 --split train --out data/natural_train
     """
+    if task == "natural":
+        if classes != 1 or volumes or structure != "mixed" or clean:
+            raise click.UsageError("--classes, --3d, --structure and --clean are not options of --task natural")
+        from keras_skel.data.natural import write_natural_dataset
+
+        n = write_natural_dataset(out_dir, count, _parse_size(size), seed=seed, split=split, overwrite=overwrite,
+                                  workers=min(4, os.cpu_count() or 1), progress=True)
+        click.echo(f"wrote {n} images to {out_dir}")
+        return
     if task == "thin":
         from keras_skel.data.thin import write_thin_dataset
 
@@ -233,9 +246,14 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
     result = run_training(cfg, run_dir, overwrite=overwrite, command=command)
     if result.val_scores is not None:
         v = result.val_scores
-        click.echo(f"run {result.run_dir}: {result.epochs} epochs in {result.train_seconds:.0f} s, validation "
-                   f"Dice {v['dice']:.4f}, clDice {v['cldice']:.4f}, Betti errors b0 {v['betti0']:.2f}, "
-                   f"b1 {v['betti1']:.2f} (means over classes and images)")
+        if cfg.task == "natural":
+            click.echo(f"run {result.run_dir}: {result.epochs} epochs in {result.train_seconds:.0f} s, threshold "
+                       f"{result.threshold:g}, validation skeleton F1 {v['skeleton']['f1']:.4f} within "
+                       f"{cfg.eval.tolerance:g} px, benchmark ODS {v['benchmark']['ods_f']:.4f}")
+        else:
+            click.echo(f"run {result.run_dir}: {result.epochs} epochs in {result.train_seconds:.0f} s, validation "
+                       f"Dice {v['dice']:.4f}, clDice {v['cldice']:.4f}, Betti errors b0 {v['betti0']:.2f}, "
+                       f"b1 {v['betti1']:.2f} (means over classes and images)")
         import json
 
         m = json.loads((Path(result.run_dir) / "metrics.json").read_text())
@@ -249,16 +267,11 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
                f"{cfg.eval.tolerance:g}-px {result.val_tolerant_f1:.4f}")
 
 
-def _is_thin_run(model: str) -> bool:
-    """A run dir (or its .keras) whose model.json says task thin."""
-    import json
+def _model_task(model: str) -> str | None:
+    """The task a model's record (model.json or model card) names, None if none."""
+    from keras_skel.detection import model_task
 
-    path = Path(model)
-    info = (path if path.is_dir() else path.parent) / "model.json"
-    try:
-        return path.exists() and json.loads(info.read_text()).get("task") == "thin"
-    except (OSError, ValueError):
-        return False
+    return model_task(model)
 
 
 @cli.command()
@@ -268,8 +281,9 @@ def _is_thin_run(model: str) -> bool:
 @click.option("--data", "data_dir", type=click.Path(), required=True,
               help="Dataset folder with shapes/ and skeletons/ (for a thin-structure run: images/, labels/ "
                    "and dataset.json).")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=2.0, show_default=True,
-              help="Matching distance (px) of the tolerant F1.")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=None,
+              help="Matching distance (px) of the tolerant F1 [default: 2; natural-image models: 4, the "
+                   "benchmarks' 0.01 x diagonal of 256 x 256 images].")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
               help="Write report.json and overlays.png here.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
@@ -288,9 +302,24 @@ def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad, overwr
     \b
     Example:
       keras-skel evaluate --model runs/unet --data data/test --tolerance 2 --report reports/unet
+      keras-skel evaluate --model deepflux_natural --data data/natural_heldout --report reports/deepflux
     """
     _quiet_tensorflow()
-    if _is_thin_run(model):
+    task = _model_task(model)
+    if task == "natural" or (model == "classical" and Path(data_dir, "images").is_dir()
+                                and Path(data_dir, "skeletons").is_dir()):
+        if skip_bad or tta:
+            raise click.UsageError("--skip-bad and --tta are options of binary-shape models")
+        from keras_skel.detection import evaluate_natural_folder, format_natural_report
+
+        report = evaluate_natural_folder(model, data_dir, 4.0 if tolerance is None else tolerance, report_dir,
+                                         overwrite=overwrite, threshold=threshold, progress=True)
+        click.echo(format_natural_report(report))
+        if report_dir:
+            click.echo(f"report: {Path(report_dir) / 'report.json'}, PR curve: {Path(report_dir) / 'pr_curve.png'}")
+        return
+    tolerance = 2.0 if tolerance is None else tolerance
+    if task == "thin":
         from keras_skel.segmentation import evaluate_folder, format_segmentation_report
 
         report = evaluate_folder(model, data_dir, report_dir, overwrite=overwrite, progress=True)
@@ -328,12 +357,27 @@ def predict(model, inputs, out_dir, overlay, save_probability, threshold, overwr
     With a thin-structure run as --model: label maps of INPUTS (images, or .npy volumes for a
     3-D model) into OUT/<stem>.png / OUT/<stem>.npy (value = class, 0 = background).
 
+    With a natural-image (DeepFlux) model: object skeletons of RGB images into OUT/<stem>.png;
+    --overlay adds <stem>_overlay.png (skeleton over the image) and <stem>_flux.png (the flux
+    field: direction as hue, magnitude as brightness).
+
     \b
     Example:
       keras-skel predict --model runs/unet data/shapes/shapes --out predictions --overlay
+      keras-skel predict --model deepflux_natural photo.jpg --out skeletons --overlay
     """
     _quiet_tensorflow()
-    if _is_thin_run(model):
+    task = _model_task(model)
+    if task == "natural":
+        if save_probability or tta:
+            raise click.UsageError("--save-probability and --tta are options of binary-shape models")
+        from keras_skel.detection import predict_natural_files
+
+        written = predict_natural_files(model, inputs, out_dir, overlay_pictures=overlay, overwrite=overwrite,
+                                        threshold=threshold)
+        click.echo(f"wrote {len(written)} skeletons to {out_dir}")
+        return
+    if task == "thin":
         if save_probability or threshold is not None or tta:
             raise click.UsageError("--save-probability, --threshold and --tta are options of skeleton models")
         from keras_skel.segmentation import predict_thin_files

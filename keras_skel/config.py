@@ -57,6 +57,12 @@ class DataConfig:
     D, H, W); `classes` foreground classes (1 = binary, sigmoid; K > 1 = softmax over
     background + K); `tube_radius` is the radius of the tubed skeleton that the Skeleton
     Recall loss needs (made on the CPU in the pipeline only when the loss uses it).
+
+    Object skeletons in natural images (`task: natural`, DeepFlux): `source` is
+    `synthetic_natural` (fresh composites, `split` train/heldout/all) or `natural_folder`
+    (`train_dir` with images/ and skeletons/, from `data synth --task natural` or `data
+    convert`); `target` is `flux` (the context flux of radius `flux_radius`, DeepFlux) or
+    `binary` (the skeleton dilated by `flux_radius`, the classification baseline).
     """
 
     source: str = "synthetic_shapes"
@@ -77,6 +83,7 @@ class DataConfig:
     classes: int = 1
     structure: str = "mixed"
     tube_radius: int = 2
+    flux_radius: int = 7
 
 
 @dataclass(frozen=True)
@@ -166,10 +173,10 @@ class Config:
 
 
 _CHOICES = {
-    "task": ("shapes", "thin"),
+    "task": ("shapes", "thin", "natural"),
     "data.structure": ("mixed", "vessels", "cracks", "roads"),
     "data.on_error": ("raise", "skip"),
-    "data.target": ("skeleton", "shape"),
+    "data.target": ("skeleton", "shape", "flux", "binary"),
     "data.split": ("all", "train", "heldout"),
     "data.noise_style": ("field", "bumps", "mixed"),
     "train.optimizer": ("adam", "adamw", "sgd"),
@@ -269,6 +276,21 @@ def config_from_dict(raw: Mapping[str, Any], origin: str = "config") -> Config:
 def _check_values(cfg: Config, origin: str) -> None:
     problems = []
     thin_sources, shape_sources = ("synthetic_thin", "thin_folder"), ("synthetic_shapes", "folder")
+    natural_sources = ("synthetic_natural", "natural_folder")
+    if cfg.task == "natural":
+        if cfg.data.source not in natural_sources:
+            problems.append("task natural needs data.source synthetic_natural or natural_folder, "
+                            f"got {cfg.data.source}")
+        if cfg.data.target not in ("flux", "binary"):
+            problems.append(f"task natural needs data.target flux or binary, got {cfg.data.target}")
+        if cfg.data.flux_radius < 1:
+            problems.append(f"data.flux_radius must be >= 1, got {cfg.data.flux_radius}")
+    else:
+        if cfg.data.source in natural_sources:
+            problems.append(f"data.source {cfg.data.source} is for task natural (set task: natural)")
+        if cfg.data.target in ("flux", "binary"):
+            problems.append(f"data.target {cfg.data.target} is for task natural; task {cfg.task} learns skeleton "
+                            "or shape")
     if cfg.task == "thin":
         if len(cfg.data.image_size) not in (2, 3):
             problems.append("data.image_size must have 2 (H, W) or 3 (D, H, W) entries, "
@@ -288,7 +310,7 @@ def _check_values(cfg: Config, origin: str) -> None:
         problems.append(f"data.batch_size must be >= 1, got {cfg.data.batch_size}")
     if not cfg.data.image_size or min(cfg.data.image_size) < 8:
         problems.append(f"data.image_size must be at least 8x8, got {list(cfg.data.image_size)}")
-    if (cfg.task == "shapes" and cfg.data.augment and len(cfg.data.image_size) == 2
+    if (cfg.task in ("shapes", "natural") and cfg.data.augment and len(cfg.data.image_size) == 2
             and cfg.data.image_size[0] != cfg.data.image_size[1]):
         problems.append(f"data.image_size must be square when data.augment is on (90° rotations), "
                         f"got {list(cfg.data.image_size)}")

@@ -43,12 +43,13 @@ class TrainResult:
         run_dir: the run directory.
         threshold: threshold chosen on the validation split.
         val_exact_f1: dataset-level exact F1 on validation at that threshold (None for
-            task `thin`).
+            tasks `thin` and `natural`).
         val_tolerant_f1: dataset-level F1 within `eval.tolerance` px (None for task `thin`).
         train_seconds: wall time of `model.fit`.
         epochs: epochs completed.
         val_scores: task `thin`: validation Dice, clDice and Betti errors
-            (`SegmentationAccumulator.result()` without the per-image rows).
+            (`SegmentationAccumulator.result()` without the per-image rows); task `natural`:
+            `detection.evaluate_detector` scores (skeleton F1, benchmark ODS / OIS).
     """
 
     run_dir: Path
@@ -348,6 +349,8 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
         model_args = dict(input_channels=1)
         if cfg.task == "thin":
             train_ds, val_ds, model_args = _thin_datasets(cfg, splits, loss)
+        elif cfg.task == "natural":
+            train_ds, val_ds, model_args = _natural_datasets(cfg, splits)
         else:
             train_ds = training_pipeline(splits.train, cfg.data.image_size, cfg.data.batch_size, cfg.seed,
                                          cfg.data.augment, cfg.data.input_noise_std, splits.train_shuffle)
@@ -367,6 +370,8 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
                           jit_compile=cfg.train.jit_compile)
         if cfg.task == "thin":
             _check_thin_model(cfg, model, model_args)
+        elif cfg.task == "natural":
+            _check_natural_model(cfg, model)
         if isinstance(model.output, dict) and cfg.task == "thin":
             from keras_skel.data.thin_pipeline import thin_deep_supervision_targets
 
@@ -413,7 +418,7 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
         keras.mixed_precision.set_global_policy(previous_policy)
 
     rates = dict(step_seconds=step_timer.median(), samples_per_second_training=step_timer.rate(cfg.data.batch_size))
-    if cfg.task == "thin":
+    if cfg.task in ("thin", "natural"):
         from keras_skel.segmentation import measure_pipeline_rate
 
         rates["samples_per_second_pipeline"] = measure_pipeline_rate(train_ds)
@@ -463,6 +468,30 @@ def _thin_datasets(cfg, splits, loss):
     channels = output_channels(cfg.data.classes)
     return train_ds, val_ds, dict(input_channels=1, output_channels=channels,
                                   output_activation="sigmoid" if channels == 1 else "softmax")
+
+
+def _natural_datasets(cfg, splits):
+    """Training and validation datasets of a natural-image run (flux or dilated-skeleton
+    targets made after augmentation), and the model's input/output args."""
+    from keras_skel.data.natural_pipeline import natural_target_fn
+    from keras_skel.data.pipeline import evaluation_pipeline, training_pipeline
+
+    target_fn = natural_target_fn(cfg.data.target, cfg.data.flux_radius)
+    train_ds = training_pipeline(splits.train, cfg.data.image_size, cfg.data.batch_size, cfg.seed, cfg.data.augment,
+                                 cfg.data.input_noise_std, splits.train_shuffle, image_channels=3, target_fn=target_fn)
+    val_samples = [(image, skeleton) for _, image, skeleton in splits.val]
+    val_ds = evaluation_pipeline(val_samples, cfg.data.image_size, cfg.data.batch_size, image_channels=3,
+                                 target_fn=target_fn)
+    return train_ds, val_ds, dict(input_channels=3, output=cfg.data.target)
+
+
+def _check_natural_model(cfg, model) -> None:
+    want = 2 if cfg.data.target == "flux" else 1
+    got = model.output_shape[-1] if not isinstance(model.output, dict) else None
+    if got != want or model.input_shape[-1] != 3:
+        raise ConfigError(f"task natural with data.target {cfg.data.target} needs a model from RGB (3 channels) to "
+                          f"{want} output channel(s), got {model.input_shape} -> {model.output_shape}: use model "
+                          "deepflux")
 
 
 def _check_thin_model(cfg, model, model_args) -> None:
@@ -573,8 +602,8 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
     """Picks the threshold on validation with the best checkpoint and writes the run record."""
     import keras
 
-    if cfg.task == "thin":
-        return _finish_thin_run(cfg, run_dir, model, splits, history, train_seconds, policy, command, replicas,
+    if cfg.task in ("thin", "natural"):
+        return _finish_task_run(cfg, run_dir, model, splits, history, train_seconds, policy, command, replicas,
                                 rates or {})
 
     from keras_skel.inference import MODEL_INFO_FILE, KerasSkeletonizer, infer_stride
@@ -639,21 +668,26 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
                        train_seconds, epochs)
 
 
-def _finish_thin_run(cfg, run_dir: Path, model, splits, history, train_seconds: float, policy: str,
+def _finish_task_run(cfg, run_dir: Path, model, splits, history, train_seconds: float, policy: str,
                      command: str | None, replicas: int, rates: dict) -> TrainResult:
-    """Scores the best checkpoint of a thin run (Dice, clDice, Betti) and writes the run record."""
+    """Scores the best checkpoint of a thin run (Dice, clDice, Betti) or a natural run (skeleton
+    F1, benchmark ODS) and writes the run record."""
     import keras
 
     from keras_skel.inference import MODEL_INFO_FILE
     from keras_skel.models.canet import probability_model
-    from keras_skel.segmentation import thin_run_record
+
+    if cfg.task == "natural":
+        from keras_skel.detection import natural_run_record as run_record
+    else:
+        from keras_skel.segmentation import thin_run_record as run_record
 
     best_path = run_dir / "best.keras"
     if best_path.exists():
         model = keras.saving.load_model(best_path, compile=False)
     else:
         model.save(best_path)
-    info, scores = thin_run_record(cfg, run_dir, probability_model(model), splits, command)
+    info, scores = run_record(cfg, run_dir, probability_model(model), splits, command)
     (run_dir / MODEL_INFO_FILE).write_text(json.dumps(info, indent=2))
     val = {k: v for k, v in scores.items() if k != "per_image"}
     metrics = dict(
@@ -667,4 +701,7 @@ def _finish_thin_run(cfg, run_dir: Path, model, splits, history, train_seconds: 
         **rates,
     )
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if cfg.task == "natural":
+        return TrainResult(run_dir, info["threshold"], None, val["skeleton"]["f1"], train_seconds,
+                           metrics["epochs_this_session"], val_scores=val)
     return TrainResult(run_dir, 0.5, None, None, train_seconds, metrics["epochs_this_session"], val_scores=val)

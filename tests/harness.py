@@ -107,3 +107,19 @@ def run_python(code: str, timeout: float) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def unknown_ops(saved_model_dir) -> tuple[list[str], set[str]]:
+    """`(ops stock TensorFlow does not register, all ops)` of a SavedModel's graphs and functions."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.framework import op_def_registry
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((Path(saved_model_dir) / "saved_model.pb").read_bytes())
+    ops = set()
+    for meta in proto.meta_graphs:
+        ops.update(node.op for node in meta.graph_def.node)
+        for fn in meta.graph_def.library.function:
+            ops.update(node.op for node in fn.node_def)
+    functions = {fn.signature.name for meta in proto.meta_graphs for fn in meta.graph_def.library.function}
+    return sorted(op for op in ops if op not in functions and op_def_registry.get(op) is None), ops

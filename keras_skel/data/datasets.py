@@ -17,7 +17,8 @@ from keras_skel.data import folders, synthetic
 from keras_skel.data.pipeline import samples_dataset, split_indices
 from keras_skel.registry import DATASETS
 
-__all__ = ["Splits", "synthetic_shapes", "folder", "synthetic_thin", "thin_folder"]
+__all__ = ["Splits", "synthetic_shapes", "folder", "synthetic_thin", "thin_folder", "synthetic_natural",
+           "natural_folder"]
 
 
 @dataclass(frozen=True)
@@ -195,4 +196,51 @@ def thin_folder(train_dir: str, seed: int, val_dir: str | None = None, val_fract
     train_samples, val_samples = _train_val(train_dir, val_dir, read, val_fraction, seed)
     stream = thin_samples_dataset([(image, labels) for _, image, labels in train_samples])
     description = f"thin folder {train_dir} ({len(train_samples)} train / {len(val_samples)} val)"
+    return Splits(stream, val_samples, len(train_samples), description, len(train_samples))
+
+
+@DATASETS.register("synthetic_natural")
+def synthetic_natural(image_size: tuple[int, ...], seed: int, split: str = "train", val_count: int = 64) -> Splits:
+    """Fresh synthetic natural images every step (`data.natural`), and `val_count` fixed
+    validation samples (RGB images and their objects' skeletons).
+
+    Args:
+        image_size: `(H, W)`, each ≥ 64.
+        seed: dataset seed.
+        split: `train` (default: keeps the held-out shapes, photographs and textures out),
+            `heldout` or `all`.
+        val_count: number of validation samples.
+    """
+    from keras_skel.data import natural
+
+    size = tuple(int(s) for s in image_size)
+    val = []
+    for index in range(val_count):
+        image, skeleton = natural.make_natural_sample(_val_seed(seed), index, size, split)
+        val.append((f"{index:06d}", image.astype(np.float32) / 255.0, skeleton))
+    train = natural.natural_source(size, seed=_train_seed(seed), split=split)
+    description = f"synthetic natural images {size[0]}x{size[1]}, split {split}, seed {seed}"
+    return Splits(train, val, 0, description)
+
+
+@DATASETS.register("natural_folder")
+def natural_folder(train_dir: str, seed: int, val_dir: str | None = None, val_fraction: float = 0.2) -> Splits:
+    """A natural-image folder (`images/`, `skeletons/`: `data synth --task natural` or `data
+    convert --from sk-large|...`), split by `seed` unless `val_dir` is given.
+
+    Args:
+        train_dir: training folder.
+        seed: split seed.
+        val_dir: optional separate validation folder.
+        val_fraction: share of `train_dir` held out when `val_dir` is not given.
+    """
+    from keras_skel.data import natural
+    from keras_skel.errors import ConfigError
+
+    if not train_dir:
+        raise ConfigError("data.source natural_folder needs data.train_dir (a folder with images/ and skeletons/, "
+                          "as `keras-skel data synth --task natural` writes)")
+    train_samples, val_samples = _train_val(train_dir, val_dir, natural.load_natural_folder, val_fraction, seed)
+    stream = samples_dataset([(image, skeleton) for _, image, skeleton in train_samples], image_channels=3).cache()
+    description = f"natural folder {train_dir} ({len(train_samples)} train / {len(val_samples)} val)"
     return Splits(stream, val_samples, len(train_samples), description, len(train_samples))

@@ -26,15 +26,18 @@ def split_indices(count: int, val_fraction: float, seed: int) -> tuple[np.ndarra
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def samples_dataset(samples: Sequence[tuple[np.ndarray, np.ndarray]]) -> tf.data.Dataset:
-    """An in-memory sample stream from `(shape, skeleton)` arrays of any (differing) sizes."""
+def samples_dataset(samples: Sequence[tuple[np.ndarray, np.ndarray]], image_channels: int = 1) -> tf.data.Dataset:
+    """An in-memory sample stream from `(image, skeleton)` arrays of any (differing) sizes:
+    `(H, W)` binary shapes (`image_channels` 1) or `(H, W, C)` images."""
 
     def generator():
-        for shape, skeleton in samples:
-            yield (np.asarray(shape, np.float32)[..., None], np.asarray(skeleton, np.float32)[..., None])
+        for image, skeleton in samples:
+            image = np.asarray(image, np.float32)
+            yield (image[..., None] if image.ndim == 2 else image, np.asarray(skeleton, np.float32)[..., None])
 
     spec = tf.TensorSpec([None, None, 1], tf.float32)
-    return tf.data.Dataset.from_generator(generator, output_signature=(spec, spec))
+    image_spec = tf.TensorSpec([None, None, image_channels], tf.float32)
+    return tf.data.Dataset.from_generator(generator, output_signature=(image_spec, spec))
 
 
 def training_pipeline(
@@ -45,6 +48,9 @@ def training_pipeline(
     augment: bool = True,
     input_noise_std: float = 0.0,
     shuffle_buffer: int = 0,
+    *,
+    image_channels: int = 1,
+    target_fn=None,
 ) -> tf.data.Dataset:
     """Batched, augmented, prefetched training data from a sample stream.
 
@@ -58,10 +64,14 @@ def training_pipeline(
         input_noise_std: standard deviation of Gaussian noise added to the input (0 = off).
         shuffle_buffer: shuffle buffer size (0 = no shuffling, e.g. for fresh synthetic
             samples).
+        image_channels: channels of the input images (1 binary shapes, 3 RGB).
+        target_fn: maps each cropped, augmented `[h, w, 1]` skeleton to the training target
+            (`data.natural_pipeline`: the flux field made after the D4 transform, so its
+            vectors turn with the image); None keeps the target as it is.
 
     Returns:
-        An infinite dataset of `([B, h, w, 1], [B, h, w, 1])` batches (call `.take` or pass
-        `steps_per_epoch`).
+        An infinite dataset of `([B, h, w, image_channels], [B, h, w, C])` batches (call
+        `.take` or pass `steps_per_epoch`).
     """
     if augment and image_size[0] != image_size[1]:
         raise ValueError(f"D4 augmentation needs a square image_size, got {tuple(image_size)}")
@@ -79,26 +89,29 @@ def training_pipeline(
             image, target = random_d4(image, target, seeds[1])
         if input_noise_std > 0:
             image = add_input_noise(image, input_noise_std, seeds[2])
-        image = tf.reshape(image, [size[0], size[1], 1])
+        image = tf.reshape(image, [size[0], size[1], image_channels])
         target = tf.reshape(target, [size[0], size[1], 1])
-        return image, target
+        return image, (target if target_fn is None else target_fn(target))
 
     ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def evaluation_pipeline(samples: Sequence[tuple[np.ndarray, np.ndarray]], image_size: tuple[int, int],
-                        batch_size: int) -> tf.data.Dataset:
+                        batch_size: int, *, image_channels: int = 1, target_fn=None) -> tf.data.Dataset:
     """Validation batches for `model.fit` (val loss): each sample padded/cropped to `image_size`
-    around its centre, no augmentation, cached."""
+    around its centre, no augmentation, cached; `image_channels` and `target_fn` as in
+    `training_pipeline`."""
     size = tuple(int(s) for s in image_size)
 
     def centre(image, target):
         stacked = tf.image.resize_with_crop_or_pad(tf.concat([image, target], -1), size[0], size[1])
-        return tf.reshape(stacked[..., :1], [*size, 1]), tf.reshape(stacked[..., 1:], [*size, 1])
+        target = tf.reshape(stacked[..., image_channels:], [*size, 1])
+        image = tf.reshape(stacked[..., :image_channels], [*size, image_channels])
+        return image, (target if target_fn is None else target_fn(target))
 
     # A known cardinality lets Keras count validation steps instead of running into the end of
     # the data (which it reports as "input ran out of data" the first time).
-    ds = samples_dataset(samples).apply(tf.data.experimental.assert_cardinality(len(samples)))
+    ds = samples_dataset(samples, image_channels).apply(tf.data.experimental.assert_cardinality(len(samples)))
     ds = ds.map(centre, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).cache().prefetch(tf.data.AUTOTUNE)

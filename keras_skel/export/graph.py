@@ -11,7 +11,9 @@ import tensorflow as tf
 from keras_skel.ops.padding import crop_to, pad_to_multiple
 from keras_skel.ops.postprocess import probability_to_skeleton
 
-__all__ = ["probability_of", "skeletonize_images", "decode_binary_png", "make_png_fn"]
+__all__ = ["probability_of", "skeletonize_images", "decode_binary_png", "make_png_fn", "detect_skeletons",
+           "natural_raw_outputs", "skeletons_from_outputs",
+           "decode_rgb_png", "make_natural_png_fn"]
 
 
 def _probability(model, binary: tf.Tensor, stride: int) -> tf.Tensor:
@@ -104,6 +106,77 @@ def make_png_fn(model, threshold: float, stride: int, tta: bool = False, prune_l
         binary = decode_binary_png(image_bytes)
         out = skeletonize_images(model, tf.expand_dims(binary, 0), threshold, stride, tta, prune_length, max_size,
                                  gate_radius)
+        return tf.io.encode_png(out["skeleton"][0] * tf.constant(255, tf.uint8))
+
+    def png_fn(image_bytes):
+        encoded = tf.map_fn(one, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
+        return {"skeleton_png_bytes": encoded}
+
+    return png_fn
+
+
+def natural_raw_outputs(model, images: tf.Tensor, stride: int) -> tf.Tensor:
+    """A DeepFlux model's raw output (flux or probability) for RGB images `[N, H, W, 3]` of any
+    H, W: padded to `stride`, run, cropped back, float32."""
+    shape = tf.shape(images)
+    raw = model(pad_to_multiple(tf.cast(images, tf.float32), stride), training=False)
+    return crop_to(tf.cast(raw, tf.float32), shape[1], shape[2])
+
+
+def skeletons_from_outputs(raw: tf.Tensor, threshold: float | tf.Tensor, output: str = "flux", k1: int = 3,
+                           k2: int = 4) -> dict[str, tf.Tensor]:
+    """The post-processing of `detect_skeletons` on a model's raw output."""
+    from keras_skel.ops.flux import flux_to_skeleton
+    from keras_skel.ops.thinning import thin
+
+    if output == "binary":
+        return {"skeleton": probability_to_skeleton(raw, threshold), "probability": raw}
+    recovered, confidence = flux_to_skeleton(raw, threshold, k1, k2)
+    skeleton = thin(recovered)
+    confidence = confidence * tf.cast(skeleton, tf.float32)
+    return {"skeleton": skeleton, "flux": raw, "confidence": confidence}
+
+
+def detect_skeletons(model, images: tf.Tensor, stride: int, threshold: float, output: str = "flux",
+                     k1: int = 3, k2: int = 4) -> dict[str, tf.Tensor]:
+    """Object skeletons of RGB images `[N, H, W, 3]` (0..1, any H, W) with a DeepFlux model.
+
+    `output` `flux`: the model's context flux goes through Algorithm 1 (`ops.flux_to_skeleton`,
+    magnitude threshold `threshold` = λ, disks k1, k2), the recovered skeleton is thinned to
+    1 px (`ops.thin`: the benchmarks thin every prediction before matching, and a thick one
+    would be scored as many extra pixels); returns `skeleton` uint8 `[N, H, W, 1]`, `flux`
+    float32 `[N, H, W, 2]` (dy, dx) and `confidence` float32 `[N, H, W, 1]` (`(v_max −
+    |F|) / v_max` on the skeleton, 0 elsewhere). `output` `binary` (the classification
+    baseline): `skeleton` (probability thresholded at `threshold`, thinned) and `probability`.
+    """
+    return skeletons_from_outputs(natural_raw_outputs(model, images, stride), threshold, output, k1, k2)
+
+
+def decode_rgb_png(image_bytes: tf.Tensor) -> tf.Tensor:
+    """PNG/JPEG/BMP/GIF bytes → float32 `[H, W, 3]` RGB in 0..1 (grey repeated, alpha dropped,
+    16-bit scaled by its range)."""
+    image = tf.io.decode_image(image_bytes, channels=0, dtype=tf.uint16, expand_animations=False)
+    image = tf.cast(image, tf.float32) / 65535.0
+    channels = tf.shape(image)[-1]
+    rgb = tf.switch_case(
+        tf.clip_by_value(channels, 1, 4) - 1,
+        [
+            lambda: tf.repeat(image[..., :1], 3, axis=-1),
+            lambda: tf.repeat(image[..., :1], 3, axis=-1),
+            lambda: image[..., :3],
+            lambda: image[..., :3],
+        ],
+    )
+    rgb.set_shape([None, None, 3])
+    return rgb
+
+
+def make_natural_png_fn(model, stride: int, threshold: float, output: str = "flux", k1: int = 3, k2: int = 4):
+    """`image_bytes` string `[N]` → `skeleton_png_bytes` string `[N]` for a DeepFlux model."""
+
+    def one(image_bytes):
+        rgb = decode_rgb_png(image_bytes)
+        out = detect_skeletons(model, tf.expand_dims(rgb, 0), stride, threshold, output, k1, k2)
         return tf.io.encode_png(out["skeleton"][0] * tf.constant(255, tf.uint8))
 
     def png_fn(image_bytes):

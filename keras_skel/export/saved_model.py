@@ -107,6 +107,45 @@ def build_archive(model, threshold: float, stride: int, tta: bool = False, prune
     return archive
 
 
+def build_natural_archive(model, stride: int, threshold: float, output: str = "flux", k1: int = 3, k2: int = 4):
+    """An `ExportArchive` with the `serving_default` (RGB `images` → `skeleton`, `flux` and
+    `confidence`, or `probability` for a binary model) and `predict_png` endpoints of a
+    natural-image (DeepFlux) model."""
+    import keras
+    import tensorflow as tf
+
+    from keras_skel.export.graph import detect_skeletons, make_natural_png_fn
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serving_default",
+        lambda images: detect_skeletons(model, images, stride, threshold, output, k1, k2),
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")],
+    )
+    archive.add_endpoint(
+        "predict_png",
+        make_natural_png_fn(model, stride, threshold, output, k1, k2),
+        input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
+    )
+    return archive
+
+
+def _natural_io(output: str) -> tuple[dict, dict]:
+    inputs = {
+        "serving_default": {"images": "float32 [N, H, W, 3], RGB values 0..1; any N, H, W"},
+        "predict_png": {"image_bytes": "string [N]: PNG/JPEG/BMP/GIF bytes (grey, RGB or RGBA)"},
+    }
+    extra = ({"flux": "float32 [N, H, W, 2] context flux (dy, dx)",
+              "confidence": "float32 [N, H, W, 1], (v_max - |flux|) / v_max on the skeleton, 0 elsewhere"}
+             if output == "flux" else {"probability": "float32 [N, H, W, 1]"})
+    outputs = {
+        "serving_default": {"skeleton": "uint8 [N, H, W, 1] 0/1 (1 px wide)", **extra},
+        "predict_png": {"skeleton_png_bytes": "string [N]: 8-bit PNG, 255 = skeleton"},
+    }
+    return inputs, outputs
+
+
 def export_run(
     run_dir: str | Path,
     name: str,
@@ -157,6 +196,9 @@ def export_run(
     gate_radius = int(info.get("gate_radius", 0))
     stride = int(info.get("stride", 1))
     tflite_size = tuple(tflite_size or (256, 256))
+    natural = info.get("task") == "natural"
+    if natural and tta:
+        raise ConfigError("--tta is for binary-shape models (D4 maps a skeleton exactly); not for natural images")
     if (model_dir / str(version)).exists() and not force:
         raise ConfigError(f"{model_dir / str(version)} exists already; pass --force to replace it or "
                           "choose another --version")
@@ -190,6 +232,8 @@ def export_run(
             "predict_png": {"skeleton_png_bytes": "string [N]: 8-bit PNG, 255 = skeleton"},
         },
         tflite_input_size=list(tflite_size),
+        **(dict(output=info.get("output", "flux"), k1=info.get("k1", 3), k2=info.get("k2", 4),
+                flux_radius=info.get("flux_radius")) if natural else {}),
         model=info.get("model"),
         training_data=info.get("data"),
         training_command=info.get("command"),
@@ -206,7 +250,7 @@ def export_run(
     # Everything is converted before anything becomes visible: a failure leaves no files.
     flatbuffers: dict[Path, bytes] = {}
     if tflite:
-        from keras_skel.export.tflite import QUANTIZATIONS, convert_tflite
+        from keras_skel.export.tflite import QUANTIZATIONS, convert_natural_tflite, convert_tflite
 
         for variant in quantize:
             if variant not in QUANTIZATIONS:
@@ -215,17 +259,25 @@ def export_run(
             target = Path(root) / f"{name}{suffix}.tflite"
             if target.exists() and not force:
                 raise ConfigError(f"{target} exists already; pass --force to replace it")
-            flatbuffers[target] = convert_tflite(model, threshold, stride, tflite_size, variant, tta,
-                                                prune_length, gate_radius)
+            if natural:
+                flatbuffers[target] = convert_natural_tflite(model, stride, threshold, card["output"], tflite_size,
+                                                             variant, card["k1"], card["k2"])
+            else:
+                flatbuffers[target] = convert_tflite(model, threshold, stride, tflite_size, variant, tta,
+                                                    prune_length, gate_radius)
         card["tflite"] = {path.name: quantization for path, quantization in zip(flatbuffers, quantize)}
 
-    archive = build_archive(model, threshold, stride, tta, prune_length, info.get("max_size"), gate_radius)
+    if natural:
+        card["inputs"], card["outputs"] = _natural_io(card["output"])
+        archive = build_natural_archive(model, stride, threshold, card["output"], card["k1"], card["k2"])
+    else:
+        archive = build_archive(model, threshold, stride, tta, prune_length, info.get("max_size"), gate_radius)
     with atomic_directory(model_dir / str(version), force=force) as tmp:
         archive.write_out(str(tmp), verbose=False)
         (tmp / MODEL_CARD).parent.mkdir(parents=True, exist_ok=True)
         (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2))
         if eval_dirs:  # scored as exported, before it becomes visible
-            card["scores"] = _scores(tmp, eval_dirs)
+            card["scores"] = _natural_scores(tmp, eval_dirs) if natural else _scores(tmp, eval_dirs)
             (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2))
     saved_model = model_dir / str(version)
     for target, flatbuffer in flatbuffers.items():
@@ -247,6 +299,23 @@ def _scores(saved_model_dir: Path, eval_dirs: Sequence[str | Path]) -> dict:
             report = evaluate(model, folder, tolerance=2.0)
             entry[label] = {"exact_f1": report["exact"]["f1"], "f1_2px": report["tolerant"]["f1"]}
             entry["count"], entry["dataset"] = report["count"], report["dataset"]
+        scores[Path(folder).name] = entry
+    return scores
+
+
+def _natural_scores(saved_model_dir: Path, eval_dirs: Sequence[str | Path]) -> dict:
+    """Skeleton F1 within 4 px and benchmark ODS of an exported natural model and of the
+    classical baseline (Otsu + skeletonize + prune) on each folder."""
+    from keras_skel.detection import evaluate_natural_folder
+
+    scores = {}
+    for folder in eval_dirs:
+        entry = {}
+        for label, model in (("model", saved_model_dir), ("classical", "classical")):
+            report = evaluate_natural_folder(model, folder, tolerance=4.0)
+            entry[label] = {"f1_4px": report["skeleton"]["f1"], "precision": report["skeleton"]["precision"],
+                            "recall": report["skeleton"]["recall"], "ods_f": report["benchmark"]["ods_f"]}
+            entry["count"] = report["count"]
         scores[Path(folder).name] = entry
     return scores
 

@@ -7,7 +7,7 @@ import tempfile
 
 from keras_skel.errors import ConfigError
 
-__all__ = ["convert_tflite", "QUANTIZATIONS"]
+__all__ = ["convert_tflite", "convert_natural_tflite", "QUANTIZATIONS"]
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 
@@ -41,21 +41,44 @@ def convert_tflite(model, threshold: float, stride: int, size: tuple[int, int], 
     Returns:
         The flatbuffer bytes.
     """
+    from keras_skel.export.graph import skeletonize_images
+
+    return _convert(model, lambda images: skeletonize_images(model, images, threshold, stride, tta, prune_length,
+                                                             gate_radius=gate_radius),
+                    (1, size[0], size[1], 1), quantize, lambda: _representative_shapes(tuple(size)))
+
+
+def _representative_natural(size: tuple[int, int], count: int = 32, seed: int = 0):
+    """Calibration inputs for full-integer quantization of natural-image models."""
+    import numpy as np
+
+    from keras_skel.data.natural import make_natural_sample
+
+    for index in range(count):
+        image, _ = make_natural_sample(seed, index, size, "train")
+        yield {"images": image.astype(np.float32)[None] / 255.0}
+
+
+def convert_natural_tflite(model, stride: int, threshold: float, output: str, size: tuple[int, int], quantize: str,
+                           k1: int = 3, k2: int = 4) -> bytes:
+    """Converts a DeepFlux serving graph (`export.graph.detect_skeletons`) at a fixed RGB input
+    `size` to a TFLite flatbuffer; arguments as `convert_tflite`, `output` `flux` or `binary`."""
+    from keras_skel.export.graph import detect_skeletons
+
+    return _convert(model, lambda images: detect_skeletons(model, images, stride, threshold, output, k1, k2),
+                    (1, size[0], size[1], 3), quantize, lambda: _representative_natural(tuple(size)))
+
+
+def _convert(model, fn, input_shape: tuple[int, ...], quantize: str, representative) -> bytes:
     import keras
     import tensorflow as tf
-
-    from keras_skel.export.graph import skeletonize_images
 
     if quantize not in QUANTIZATIONS:
         raise ConfigError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(
-        "serving_default",
-        lambda images: skeletonize_images(model, images, threshold, stride, tta, prune_length,
-                                          gate_radius=gate_radius),
-        input_signature=[tf.TensorSpec([1, size[0], size[1], 1], tf.float32, name="images")],
-    )
+    archive.add_endpoint("serving_default", fn,
+                         input_signature=[tf.TensorSpec(list(input_shape), tf.float32, name="images")])
     with tempfile.TemporaryDirectory(prefix="keras-skel-tflite-") as tmp:
         archive.write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
@@ -65,7 +88,7 @@ def convert_tflite(model, threshold: float, stride: int, size: tuple[int, int], 
         if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
         if quantize == "int8":
-            converter.representative_dataset = lambda: _representative_shapes(tuple(size))
+            converter.representative_dataset = representative
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                                    tf.lite.OpsSet.TFLITE_BUILTINS]
         return converter.convert()

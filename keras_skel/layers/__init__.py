@@ -1,8 +1,10 @@
 """Custom Keras layers (one per file), registered for `.keras` serialization."""
 
+from keras_skel.layers.aspp import ASPP
 from keras_skel.layers.context_attention import ContextAttention
 from keras_skel.layers.input_skip import InputSkip
 from keras_skel.layers.preprocess import ShapeInput
 from keras_skel.layers.residual import ResidualBlock
+from keras_skel.layers.resize import ResizeLike
 
-__all__ = ["ContextAttention", "InputSkip", "ResidualBlock", "ShapeInput"]
+__all__ = ["ASPP", "ContextAttention", "InputSkip", "ResidualBlock", "ResizeLike", "ShapeInput"]

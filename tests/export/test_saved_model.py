@@ -12,6 +12,7 @@ from keras_skel.data.synthetic import make_shape_sample
 from keras_skel.errors import ConfigError, DataError, ModelNotFoundError
 from keras_skel.export import export_run, read_model_card
 from keras_skel.inference import SavedModelSkeletonizer, TFLiteSkeletonizer, load
+from tests.harness import unknown_ops
 
 
 def _shapes():
@@ -98,18 +99,7 @@ def test_saved_model_cli_run(exported_tiny, tmp_path):
 
 
 def test_every_op_is_a_stock_tensorflow_op(exported_tiny):
-    from tensorflow.core.protobuf import saved_model_pb2
-    from tensorflow.python.framework import op_def_registry
-
-    proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString((exported_tiny.saved_model / "saved_model.pb").read_bytes())
-    ops = set()
-    for meta in proto.meta_graphs:
-        ops.update(node.op for node in meta.graph_def.node)
-        for fn in meta.graph_def.library.function:
-            ops.update(node.op for node in fn.node_def)
-    functions = {fn.signature.name for meta in proto.meta_graphs for fn in meta.graph_def.library.function}
-    unknown = sorted(op for op in ops if op not in functions and op_def_registry.get(op) is None)
+    unknown, ops = unknown_ops(exported_tiny.saved_model)
     assert not unknown, f"ops that stock TensorFlow does not register: {unknown}"
     assert {"Conv2D", "While"} & ops or {"Conv2D", "StatelessWhile"} & ops
 

@@ -1,0 +1,232 @@
+"""Task `natural` (DeepFlux) end to end: pipeline targets, training, the run record, export to
+SavedModel and TFLite, fresh-process serving, and the predict / evaluate commands."""
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+from keras_skel.cli import cli
+from keras_skel.config import load_config
+from keras_skel.data.natural import make_natural_sample, write_natural_dataset
+from keras_skel.data.natural_pipeline import natural_target_fn
+from keras_skel.data.pipeline import samples_dataset, training_pipeline
+from keras_skel.data.targets import flux_target
+from keras_skel.detection import flux_picture, load_detector, model_task
+from keras_skel.errors import ConfigError
+from keras_skel.export import export_run, read_model_card
+from keras_skel.export.graph import detect_skeletons
+from keras_skel.metrics.skeleton_f1 import skeleton_f1
+from keras_skel.training import train
+from tests.harness import unknown_ops
+
+# The untrained tiny model's flux is weak; a run whose stored λ is this low yields skeletons,
+# so the agreement tests below compare non-empty outputs.
+LOW_LAMBDA = 0.02
+
+
+@pytest.fixture(scope="module")
+def natural_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("natural")
+    result = train(load_config("deepflux_tiny"), root / "run", verbose=0, command="pytest")
+    low = root / "low"
+    shutil.copytree(result.run_dir, low)
+    info = json.loads((low / "model.json").read_text())
+    info["threshold"] = LOW_LAMBDA
+    (low / "model.json").write_text(json.dumps(info))
+    exported = export_run(low, "flux", root=root / "models", tflite=True, tflite_size=(64, 64), command="pytest")
+    return result, low, exported
+
+
+def _images():
+    return [make_natural_sample(9, i, size, "heldout")[0] / np.float32(255) for i, size in
+            enumerate([(64, 64), (80, 96), (67, 70)])]
+
+
+def test_flux_target_follows_the_augmentation():
+    """The pipeline makes the flux after the D4 transform: with the skeleton as the image, the
+    target's skeleton channel is the image and its flux is that skeleton's flux field."""
+    samples = []
+    for i in range(4):
+        _, skeleton = make_natural_sample(1, i, (64, 64), "train")
+        samples.append((np.repeat(skeleton[..., None], 3, axis=-1).astype(np.float32), skeleton))
+    ds = training_pipeline(samples_dataset(samples, 3), (64, 64), 4, seed=3, augment=True, image_channels=3,
+                           target_fn=natural_target_fn("flux", 5))
+    images, targets = next(iter(ds))
+    originals = [s for _, s in samples]
+    for image, target in zip(images.numpy(), targets.numpy()):
+        skeleton = image[..., 0] > 0
+        np.testing.assert_array_equal(target[..., 2], skeleton)
+        np.testing.assert_allclose(target[..., :2], flux_target(skeleton, 5), atol=1e-6)
+    assert any(not any(np.array_equal(i[..., 0], o) for o in originals) for i in images.numpy())
+
+
+def test_binary_target_is_the_dilated_skeleton():
+    from scipy import ndimage
+    from skimage.morphology import disk
+
+    skeleton = make_natural_sample(2, 0, (64, 64))[1]
+    target = natural_target_fn("binary", 3)(tf.constant(skeleton[..., None].astype(np.float32))).numpy()
+    np.testing.assert_array_equal(target[..., 0], ndimage.binary_dilation(skeleton, disk(3)))
+    with pytest.raises(ConfigError, match="unknown natural-image target"):
+        natural_target_fn("mask")
+
+
+def test_oracle_flux_recovers_the_skeleton():
+    """Algorithm 1 + thinning on the ground-truth flux gives back the ground-truth skeleton
+    (within 2 px): the post-processing loses nothing a perfect model would give it."""
+
+    class Oracle:
+        def __init__(self, flux):
+            self.flux = flux
+
+        def __call__(self, images, training=False):
+            return tf.constant(self.flux)
+
+    scores = []
+    for i in range(6):
+        _, skeleton = make_natural_sample(4, i, (128, 128), "all")
+        oracle = Oracle(flux_target(skeleton, 7)[None])
+        out = detect_skeletons(oracle, tf.zeros((1, 128, 128, 3)), stride=1, threshold=0.4)
+        predicted = out["skeleton"].numpy()[0, ..., 0]
+        assert set(np.unique(predicted)) <= {0, 1}
+        scores.append(skeleton_f1([predicted], [skeleton], tolerance=2)["f1"])
+    assert min(scores) > 0.75 and np.mean(scores) > 0.9, scores
+
+
+def test_run_record(natural_run):
+    result, _, _ = natural_run
+    info = json.loads((result.run_dir / "model.json").read_text())
+    assert info["task"] == "natural" and info["output"] == "flux" and info["stride"] == 16
+    assert info["threshold"] in (0.3, 0.4, 0.5) and (info["k1"], info["k2"]) == (3, 4)
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert len(metrics["val"]["threshold_table"]) == 3 and metrics["val"]["count"] == 4
+    assert 0 <= metrics["val"]["skeleton"]["f1"] <= 1 and "ods_f" in metrics["val"]["benchmark"]
+    assert model_task(result.run_dir) == "natural"
+
+
+def test_savedmodel_matches_keras(natural_run):
+    _, low, exported = natural_run
+    card = read_model_card(exported.saved_model)
+    assert card["task"] == "natural" and card["output"] == "flux" and card["threshold"] == LOW_LAMBDA
+    assert set(card["outputs"]["serving_default"]) == {"skeleton", "flux", "confidence"}
+    keras_detector, saved = load_detector(low), load_detector(exported.saved_model)
+    found = 0
+    for image in _images():
+        a, b = keras_detector.detect(image), saved.detect(image)
+        assert b["skeleton"].shape == image.shape[:2] and b["flux"].shape == (*image.shape[:2], 2)
+        np.testing.assert_allclose(a["flux"], b["flux"], atol=1e-5)
+        np.testing.assert_array_equal(a["skeleton"], b["skeleton"])
+        np.testing.assert_allclose(a["score"], b["score"], atol=1e-5)
+        assert not (b["score"] * (1 - b["skeleton"])).any()
+        found += int(b["skeleton"].sum())
+    assert found > 0, "the comparison needs skeleton pixels"
+
+
+FRESH = textwrap.dedent("""
+    import sys
+    sys.modules["keras"] = None
+    sys.modules["keras_skel"] = None
+    import numpy as np
+    import tensorflow as tf
+    model = tf.saved_model.load(sys.argv[1])
+    out = model.signatures["serving_default"](images=tf.constant(np.load(sys.argv[2])))
+    np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
+    png = model.signatures["predict_png"](image_bytes=tf.constant([open(sys.argv[4], "rb").read()]))
+    open(sys.argv[3] + ".png", "wb").write(png["skeleton_png_bytes"].numpy()[0])
+""")
+
+
+def test_fresh_tensorflow_only_process_and_saved_model_cli(natural_run, tmp_path):
+    _, low, exported = natural_run
+    image = _images()[1]
+    np.save(tmp_path / "x.npy", image[None])
+    cv2.imwrite(str(tmp_path / "in.png"), (image[..., ::-1] * 255 + 0.5).astype(np.uint8))
+    (tmp_path / "serve.py").write_text(FRESH)
+    subprocess.run([sys.executable, str(tmp_path / "serve.py"), str(exported.saved_model), str(tmp_path / "x.npy"),
+                    str(tmp_path / "out.npz"), str(tmp_path / "in.png")], check=True, timeout=240, capture_output=True)
+    out = np.load(tmp_path / "out.npz")
+    reference = load_detector(low).detect(image)
+    np.testing.assert_array_equal(out["skeleton"][0, ..., 0], reference["skeleton"])
+    np.testing.assert_allclose(out["flux"][0], reference["flux"], atol=1e-5)
+    from_png = cv2.imread(str(tmp_path / "out.npz.png"), cv2.IMREAD_UNCHANGED)
+    # The PNG is 8-bit: its pixels are the array's rounded, so compare the decoded input's result.
+    png_reference = load_detector(low).detect(cv2.imread(str(tmp_path / "in.png"))[..., ::-1] / np.float32(255))
+    np.testing.assert_array_equal(from_png > 127, png_reference["skeleton"] > 0)
+
+    command = [sys.executable, "-c", "from tensorflow.python.tools.saved_model_cli import main; main()", "run",
+               "--dir", str(exported.saved_model), "--tag_set", "serve", "--signature_def", "serving_default",
+               "--inputs", f"images={tmp_path / 'x.npy'}", "--outdir", str(tmp_path / "cli")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "cli" / "skeleton.npy"), out["skeleton"])
+    unknown, ops = unknown_ops(exported.saved_model)
+    assert not unknown and "ResizeBilinear" in ops
+
+
+def test_tflite_builtins_and_agreement(natural_run):
+    from ai_edge_litert.interpreter import Interpreter
+
+    _, _, exported = natural_run
+    interpreter = Interpreter(model_path=str(exported.tflite[0]))
+    ops = {detail["op_name"] for detail in interpreter._get_ops_details()}
+    assert not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), ops
+    lite, saved = load_detector(exported.tflite[0]), load_detector(exported.saved_model)
+    image = _images()[0]
+    a, b = saved.detect(image), lite.detect(image)
+    np.testing.assert_allclose(a["flux"], b["flux"], atol=1e-4)
+    far = np.abs(np.hypot(*np.moveaxis(a["flux"], -1, 0)) - LOW_LAMBDA) > 1e-3
+    if far.all():
+        np.testing.assert_array_equal(a["skeleton"], b["skeleton"])
+    with pytest.raises(Exception, match="fixed-size model for 64x64"):
+        lite.detect(_images()[1])
+
+
+def test_predict_and_evaluate_commands(natural_run, tmp_path):
+    _, low, exported = natural_run
+    data = tmp_path / "data"
+    write_natural_dataset(data, 3, (64, 64), seed=5, split="heldout", progress=False)
+    runner = CliRunner()
+    out = tmp_path / "pred"
+    done = runner.invoke(cli, ["predict", "--model", str(exported.saved_model), str(data / "images"), "--out",
+                               str(out), "--overlay"])
+    assert done.exit_code == 0, done.output
+    assert sorted(p.name for p in out.iterdir())[:3] == ["000000.png", "000000_flux.png", "000000_overlay.png"]
+    skeleton = cv2.imread(str(out / "000001.png"), cv2.IMREAD_UNCHANGED)
+    expected = load_detector(low).detect(cv2.imread(str(data / "images" / "000001.png"))[..., ::-1] / np.float32(255))
+    np.testing.assert_array_equal(skeleton > 0, expected["skeleton"] > 0)
+    again = runner.invoke(cli, ["predict", "--model", str(low), str(data / "images"), "--out", str(out)])
+    assert again.exit_code != 0 and "exists already" in again.output
+
+    report = tmp_path / "report"
+    done = runner.invoke(cli, ["evaluate", "--model", str(low), "--data", str(data), "--report", str(report)])
+    assert done.exit_code == 0, done.output
+    assert "skeleton F1" in done.output and "within 4 px" in done.output
+    saved = json.loads((report / "report.json").read_text())
+    assert saved["count"] == 3 and (report / "pr_curve.png").is_file()
+    classical = runner.invoke(cli, ["evaluate", "--model", "classical", "--data", str(data)])
+    assert classical.exit_code == 0 and "classical (Otsu" in classical.output
+
+
+def test_flux_picture_colours():
+    flux = np.array([[[0, 1], [1, 0], [0, -1], [0, 0]]], np.float32)  # right, down, left, none
+    picture = flux_picture(flux)
+    assert picture.dtype == np.uint8 and picture.shape == (1, 4, 3)
+    assert tuple(picture[0, 0]) == (255, 0, 0) and tuple(picture[0, 3]) == (0, 0, 0)
+    assert len({tuple(p) for p in picture[0, :3]}) == 3
+
+
+def test_config_checks():
+    with pytest.raises(ConfigError, match="task natural needs data.source"):
+        load_config("deepflux_tiny", ["data.source=synthetic_shapes"])
+    with pytest.raises(ConfigError, match="data.target flux is for task natural"):
+        load_config("unet_tiny", ["data.target=flux"])
+    with pytest.raises(ConfigError, match="for task natural"):
+        load_config("unet_tiny", ["data.source=natural_folder"])

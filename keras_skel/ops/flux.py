@@ -8,10 +8,10 @@ a disk of radius k2 (`ops.morphology`, exact vs scipy, builtin TFLite ops). The 
 recovered pixel is `(v_max − |F|) / v_max`, v_max the image's largest magnitude: the reference
 code's form of "inverse magnitude", finite where |F| is 0.
 
-Direction binning without trigonometry: the bin is the neighbour direction with the largest dot
-product with the flux vector, i.e. the nearest multiple of 45° (at an exact 22.5° tie the lower
-bin of the order below wins). Outside the image counts as magnitude 0, so flux pointing out of
-the image makes an ending point at the border, as a zero-padded reference does.
+Direction binning without trigonometry or argmax: the flux points at the nearest of the 8
+neighbours, i.e. the nearest multiple of 45°. With a = |dx|, b = |dy| and t = tan 22.5°, the step
+is horizontal when b < t·a, vertical when a < t·b, diagonal otherwise, towards the signs of
+(dy, dx); an exact 22.5° tie (which float data practically never hits) goes to the diagonal.
 
 Flux channels are (row, column) = (dy, dx), rows growing downwards (`data.targets.flux_target`).
 
@@ -27,7 +27,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from keras_skel.ops.morphology import binary_dilation, binary_erosion
+from keras_skel.ops.morphology import dilate_nhwc, erode_nhwc
 
 __all__ = ["NEIGHBOUR_OFFSETS", "flux_to_skeleton"]
 
@@ -36,8 +36,17 @@ __all__ = ["NEIGHBOUR_OFFSETS", "flux_to_skeleton"]
 NEIGHBOUR_OFFSETS = ((0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1))
 
 
-def _unit_directions() -> np.ndarray:
-    return np.array([[math.sin(b * math.pi / 4), math.cos(b * math.pi / 4)] for b in range(8)], np.float32)
+def _neighbourhood_kernel() -> np.ndarray:
+    """Conv kernel whose output channel (oy + 1)·3 + (ox + 1) is the input shifted by (oy, ox)."""
+    kernel = np.zeros((3, 3, 1, 9), np.float32)
+    for oy in (-1, 0, 1):
+        for ox in (-1, 0, 1):
+            kernel[1 + oy, 1 + ox, 0, (oy + 1) * 3 + (ox + 1)] = 1.0
+    return kernel
+
+
+_NEIGHBOURHOOD_KERNEL = _neighbourhood_kernel()
+_TAN_22_5 = math.tan(math.pi / 8)
 
 
 def flux_to_skeleton(flux: tf.Tensor, threshold: float = 0.4, k1: int = 3,
@@ -69,30 +78,29 @@ def flux_to_skeleton(flux: tf.Tensor, threshold: float = 0.4, k1: int = 3,
     if rank not in (3, 4) or flux.shape[-1] != 2:
         raise ValueError(f"flux_to_skeleton expects flux of shape [N, H, W, 2] or [H, W, 2]; got {flux.shape}")
     batched = tf.cast(flux if rank == 4 else tf.expand_dims(flux, 0), tf.float32)
-    dy, dx = batched[..., 0], batched[..., 1]
-    magnitude = tf.sqrt(dy * dy + dx * dx)  # [B, H, W]
+    magnitude = tf.sqrt(tf.reduce_sum(tf.square(batched), axis=-1, keepdims=True))  # [B, H, W, 1]
 
-    units = _unit_directions()
-    scores = tf.stack([dy * float(u[0]) + dx * float(u[1]) for u in units], axis=-1)
-    direction = tf.argmax(scores, axis=-1, output_type=tf.int32)  # [B, H, W], bin 0..7
+    # Few, large ops (each graph op costs tens of µs to dispatch on a CPU; an argmax over 8
+    # channels alone costs more than the rest): the 9 magnitudes of each 3×3 neighbourhood come
+    # from one convolution with one-hot kernels (exact: each output is one input times 1 plus
+    # zeros; zero padding = outside has magnitude 0), the pointed-to one is picked by a one-hot
+    # mask of its index (oy + 1)·3 + (ox + 1).
+    dy, dx = batched[..., :1], batched[..., 1:]
+    a, b = tf.abs(dx), tf.abs(dy)
+    step_y = tf.where(b < _TAN_22_5 * a, tf.zeros_like(dy), tf.sign(dy))  # horizontal: no row step
+    step_x = tf.where(a < _TAN_22_5 * b, tf.zeros_like(dx), tf.sign(dx))  # vertical: no column step
+    index = tf.cast(step_y * 3.0 + step_x + 4.0, tf.int32)[..., 0]  # [B, H, W], 0..8
+    neighbours = tf.nn.conv2d(magnitude, tf.constant(_NEIGHBOURHOOD_KERNEL), 1, "SAME")  # [B, H, W, 9]
+    pointed = tf.reduce_sum(tf.one_hot(index, 9, dtype=tf.float32) * neighbours, axis=-1, keepdims=True)
 
-    height, width = tf.shape(magnitude)[1], tf.shape(magnitude)[2]
-    padded = tf.pad(magnitude, [[0, 0], [1, 1], [1, 1]])  # outside = magnitude 0
-    pointed = tf.zeros_like(magnitude)
-    for b, (oy, ox) in enumerate(NEIGHBOUR_OFFSETS):
-        neighbour = padded[:, 1 + oy:1 + oy + height, 1 + ox:1 + ox + width]
-        pointed = pointed + tf.where(tf.equal(direction, b), neighbour, tf.zeros_like(neighbour))
+    ending = tf.cast(tf.logical_and(magnitude > threshold, pointed <= threshold), tf.float32)
+    closed = erode_nhwc(dilate_nhwc(ending, k1), k2)  # float32 0/1 [B, H, W, 1]
 
-    ending = tf.logical_and(magnitude > threshold, pointed <= threshold)
-    skeleton = binary_erosion(binary_dilation(tf.cast(ending, tf.uint8), k1), k2)  # [B, H, W] uint8
-
-    v_max = tf.reduce_max(magnitude, axis=[1, 2], keepdims=True)
+    v_max = tf.reduce_max(magnitude, axis=[1, 2, 3], keepdims=True)
     safe = tf.where(v_max > 0, v_max, tf.ones_like(v_max))
-    on_skeleton = tf.cast(skeleton, tf.int32) > 0  # TFLite has no uint8 GREATER kernel
-    confidence = tf.where(tf.logical_and(on_skeleton, v_max > 0), (v_max - magnitude) / safe,
-                          tf.zeros_like(magnitude))
-    skeleton = tf.expand_dims(skeleton, -1)
-    confidence = tf.expand_dims(confidence, -1)
+    # Where v_max is 0 the magnitude is 0 everywhere, so the product is 0 there too.
+    confidence = closed * ((v_max - magnitude) / safe)
+    skeleton = tf.cast(closed, tf.uint8)
     if rank == 3:
         return skeleton[0], confidence[0]
     return skeleton, confidence

@@ -42,7 +42,7 @@ import tensorflow as tf
 
 from keras_skel.ops.masks import foreground_nhwc, restore_rank
 
-__all__ = ["disk", "binary_dilation", "binary_erosion", "binary_closing", "binary_opening"]
+__all__ = ["disk", "binary_dilation", "binary_erosion", "binary_closing", "binary_opening", "dilate_nhwc", "erode_nhwc"]
 
 
 def disk(radius: int) -> np.ndarray:
@@ -87,14 +87,14 @@ def _disk_sum(x: tf.Tensor, radius: int) -> tf.Tensor:
 
 # Thresholds sit half-way between integers: a float conv is not guaranteed exact (Winograd
 # algorithms, or TF32 on GPUs, can add small errors to the integer sums).
-def _dilate(x: tf.Tensor, radius: int) -> tf.Tensor:
+def dilate_nhwc(x: tf.Tensor, radius: int) -> tf.Tensor:
     """Dilation of a float32 0/1 `[N, H, W, 1]` tensor; returns float32 0/1."""
     if radius == 0:
         return x
     return tf.cast(_disk_sum(x, radius) > 0.5, tf.float32)
 
 
-def _erode(x: tf.Tensor, radius: int) -> tf.Tensor:
+def erode_nhwc(x: tf.Tensor, radius: int) -> tf.Tensor:
     """Erosion of a float32 0/1 `[N, H, W, 1]` tensor; returns float32 0/1."""
     if radius == 0:
         return x
@@ -138,7 +138,7 @@ def binary_dilation(mask: tf.Tensor, radius: int) -> tf.Tensor:
                [0, 0, 1, 0, 0],
                [0, 0, 0, 0, 0]], dtype=uint8)
     """
-    return _apply("binary_dilation", mask, radius, lambda x: _dilate(x, radius))
+    return _apply("binary_dilation", mask, radius, lambda x: dilate_nhwc(x, radius))
 
 
 def binary_erosion(mask: tf.Tensor, radius: int) -> tf.Tensor:
@@ -167,7 +167,7 @@ def binary_erosion(mask: tf.Tensor, radius: int) -> tf.Tensor:
                [0, 1, 0],
                [0, 0, 0]], dtype=uint8)
     """
-    return _apply("binary_erosion", mask, radius, lambda x: _erode(x, radius))
+    return _apply("binary_erosion", mask, radius, lambda x: erode_nhwc(x, radius))
 
 
 def binary_closing(mask: tf.Tensor, radius: int) -> tf.Tensor:
@@ -195,7 +195,7 @@ def binary_closing(mask: tf.Tensor, radius: int) -> tf.Tensor:
         >>> int(binary_closing(ring, 1).numpy()[3, 3])
         1
     """
-    return _apply("binary_closing", mask, radius, lambda x: _erode(_dilate(x, radius), radius))
+    return _apply("binary_closing", mask, radius, lambda x: erode_nhwc(dilate_nhwc(x, radius), radius))
 
 
 def binary_opening(mask: tf.Tensor, radius: int) -> tf.Tensor:
@@ -223,4 +223,4 @@ def binary_opening(mask: tf.Tensor, radius: int) -> tf.Tensor:
         >>> int(opened[3, 7:9].sum()), int(opened[3, 3])
         (0, 1)
     """
-    return _apply("binary_opening", mask, radius, lambda x: _dilate(_erode(x, radius), radius))
+    return _apply("binary_opening", mask, radius, lambda x: dilate_nhwc(erode_nhwc(x, radius), radius))

@@ -42,6 +42,8 @@ class SkeletonDetector:
         fixed_size: `(H, W)` a fixed-size model (TFLite) takes; other sizes are refused.
     """
 
+    task = "natural"
+
     def __init__(self, fn, output: str, threshold: float, name: str = "model",
                  fixed_size: tuple[int, int] | None = None):
         self.fn = fn
@@ -64,6 +66,13 @@ class SkeletonDetector:
         score = out["confidence"] if "confidence" in out else out["probability"]
         return {"skeleton": out["skeleton"][0, ..., 0].astype(np.uint8), "score": score[0, ..., 0],
                 "flux": out["flux"][0] if "flux" in out else None}
+
+    def skeletonize(self, image: np.ndarray) -> np.ndarray:
+        """uint8 0/1 skeleton `(H, W)` of an RGB image (uint8, or floats in 0..1)."""
+        image = np.asarray(image)
+        if image.dtype == np.uint8:
+            image = image.astype(np.float32) / 255.0
+        return self.detect(image)["skeleton"]
 
 
 def _keras_detector(keras_file: Path, info: dict, threshold: float | None) -> SkeletonDetector:
@@ -145,8 +154,8 @@ def _info(kind: str, path: Path) -> dict:
     from keras_skel.export.saved_model import read_model_card
     from keras_skel.inference import _sibling_card, read_model_info
 
-    if kind == "keras":
-        return read_model_info(path.parent)
+    if kind == "keras":  # a run's model.json, else the card of the SavedModel shipped beside it
+        return read_model_info(path.parent) or _sibling_card(path)
     if kind == "saved_model":
         return read_model_card(path)
     return _sibling_card(path)

@@ -486,7 +486,7 @@ def load(spec: Any = "classical", threshold: float | None = None, tta: bool = Fa
             have it baked in at export (`keras-skel export --tta`).
 
     Returns:
-        A `Skeletonizer`.
+        A `Skeletonizer` (for a natural-image model, a `detection.SkeletonDetector`).
 
     Raises:
         ModelNotFoundError: the spec does not resolve to a model.
@@ -514,6 +514,10 @@ def load(spec: Any = "classical", threshold: float | None = None, tta: bool = Fa
         return KerasSkeletonizer(probability_model(spec), DEFAULT_THRESHOLD if threshold is None else threshold,
                                  tta=tta)
     text = str(spec)
+    from keras_skel.detection import load_detector, model_task
+
+    if model_task(spec) == "natural":
+        return load_detector(spec, threshold)
     if text.startswith(("http://", "https://")):
         from keras_skel.serving.client import RestSkeletonizer
 
@@ -560,11 +564,13 @@ def load(spec: Any = "classical", threshold: float | None = None, tta: bool = Fa
 
 
 def skeletonize(image: Any, model: Any = "classical", threshold: float | None = None) -> np.ndarray:
-    """Skeleton of a binary shape.
+    """Skeleton of a binary shape (or, with a natural-image model, of the object in an image).
 
     Args:
         image: 2-D array: bool; 0/1 values of any dtype; uint8 / uint16 binarized at 50% of
             their range; floats in 0..1 at 0.5 (anything else is refused, see `as_binary`).
+            For a natural-image (DeepFlux) model: an RGB image `(H, W, 3)`, uint8 or floats
+            in 0..1.
         model: anything `load` accepts; load once and pass the `Skeletonizer` when calling
             this in a loop.
         threshold: overrides the model's threshold.
@@ -578,4 +584,7 @@ def skeletonize(image: Any, model: Any = "classical", threshold: float | None = 
         >>> keras_skel.skeletonize(shape).sum() > 0
         True
     """
-    return load(model, threshold).skeletonize(as_binary(image))
+    loaded = load(model, threshold)
+    if getattr(loaded, "task", None) == "natural":  # a DeepFlux model takes the RGB image itself
+        return loaded.skeletonize(image)
+    return loaded.skeletonize(as_binary(image))

@@ -230,3 +230,15 @@ def test_config_checks():
         load_config("unet_tiny", ["data.target=flux"])
     with pytest.raises(ConfigError, match="for task natural"):
         load_config("unet_tiny", ["data.source=natural_folder"])
+
+
+def test_python_api_dispatches_natural_models(natural_run):
+    import keras_skel
+
+    _, low, exported = natural_run
+    detector = keras_skel.load(exported.saved_model)
+    assert detector.task == "natural"
+    image = make_natural_sample(9, 0, (64, 64), "heldout")[0]
+    skeleton = keras_skel.skeletonize(image, model=low)
+    assert skeleton.shape == (64, 64) and skeleton.dtype == np.uint8
+    np.testing.assert_array_equal(skeleton, detector.skeletonize(image))

@@ -1,6 +1,7 @@
 """Benchmark: inference speed and memory of every way to run a shipped model.
 
-One table, same images (synthetic noisy 256×256 shapes), same run: classical skeletonize +
+One table, same images (synthetic noisy 256×256 shapes; for a natural-image model, held-out
+synthetic natural 256×256 RGB images and the Otsu classical pipeline), same run: classical skeletonize +
 pruning, the `.keras` model, the SavedModel, and TFLite fp32 / fp16 / dynamic-range int8 /
 full-integer int8 (the quantized variants are converted from the `.keras` model into a
 temp dir). Each backend runs in its own fresh process so peak memory (max RSS) is its own.
@@ -32,7 +33,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parent.parent
 # Every shipped model (DESIGN.md §3: listed here and in serving/models.config).
-SHIPPED = {"canet_shapes": {"task": "shapes", "size": 256}, "unet_shapes": {"task": "shapes", "size": 256}}
+SHIPPED = {"canet_shapes": {"task": "shapes", "size": 256}, "unet_shapes": {"task": "shapes", "size": 256},
+           "deepflux_natural": {"task": "natural", "size": 256}}
 BACKENDS = ("classical", "keras", "savedmodel", "tflite_fp32", "tflite_fp16", "tflite_dynamic", "tflite_int8")
 
 
@@ -56,15 +58,47 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _natural_images(count: int, size: int):
+    import numpy as np
+
+    from keras_skel.data.natural import make_natural_sample
+
+    return np.stack([make_natural_sample(4242, i, (size, size), "heldout")[0] for i in range(count)]) / np.float32(255)
+
+
+def _natural_backend(backend: str, root: Path, variant_dir: str):
+    """`(one image -> skeleton, batch -> outputs or None)` of a natural-image (DeepFlux) model."""
+    import tensorflow as tf
+
+    from keras_skel.detection import classical_natural_skeleton, load_detector
+
+    name = root.name
+    if backend == "classical":
+        return classical_natural_skeleton, None
+    if backend == "keras":
+        detector = load_detector(root.parent / f"{name}.keras")
+    elif backend == "savedmodel":
+        detector = load_detector(root)
+    else:
+        variant = backend.split("_", 1)[1]
+        path = root.parent / f"{name}.tflite" if variant == "fp32" else Path(variant_dir) / f"{name}_{variant}.tflite"
+        detector = load_detector(path)
+        return (lambda image: detector.detect(image)["skeleton"]), None
+    return (lambda image: detector.detect(image)["skeleton"]), (lambda batch: detector.fn(tf.constant(batch)))
+
+
 def _worker(backend: str, model_dir: str, count: int, size: int, variant_dir: str) -> dict:
     """Runs in a fresh process: times one backend and reports its peak RSS."""
     import numpy as np
 
-    images = _images(count, size)
     root = Path(model_dir)
     name = root.name
+    natural = SHIPPED[name]["task"] == "natural"
+    images = _natural_images(count, size) if natural else _images(count, size)
     batch_fn = None
-    if backend == "classical":
+    if natural:
+        one, batch_fn = _natural_backend(backend, root, variant_dir)
+    elif backend == "classical":
         from keras_skel.inference import ClassicalSkeletonizer
 
         one = ClassicalSkeletonizer().skeletonize
@@ -126,15 +160,20 @@ def _convert_variants(model_dir: Path, size: int, out: Path) -> None:
 
     import keras_skel.layers  # noqa: F401
     from keras_skel.export.saved_model import read_model_card
-    from keras_skel.export.tflite import convert_tflite
+    from keras_skel.export.tflite import convert_natural_tflite, convert_tflite
     from keras_skel.models.canet import probability_model
 
     card = read_model_card(model_dir / str(max(int(p.name) for p in model_dir.iterdir() if p.name.isdigit())))
     model = probability_model(keras.saving.load_model(model_dir.parent / f"{model_dir.name}.keras", compile=False))
     for variant in ("float16", "dynamic", "int8"):
         short = {"float16": "fp16", "dynamic": "dynamic", "int8": "int8"}[variant]
-        flatbuffer = convert_tflite(model, card["threshold"], card["stride"], (size, size), variant,
-                                    card.get("tta", False), card.get("prune_length", 0), card.get("gate_radius", 0))
+        if card.get("task") == "natural":
+            flatbuffer = convert_natural_tflite(model, card["stride"], card["threshold"], card["output"], (size, size),
+                                                variant, card["k1"], card["k2"])
+        else:
+            flatbuffer = convert_tflite(model, card["threshold"], card["stride"], (size, size), variant,
+                                        card.get("tta", False), card.get("prune_length", 0),
+                                        card.get("gate_radius", 0))
         (out / f"{model_dir.name}_{short}.tflite").write_bytes(flatbuffer)
 
 
@@ -152,7 +191,8 @@ def main() -> None:
         print(json.dumps(_worker(backend, model_dir, count, SHIPPED[Path(model_dir).name]["size"], args.variant_dir)))
         return
     print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, Python "
-          f"{platform.python_version()}; images: {count} synthetic noisy shapes")
+          f"{platform.python_version()}; images: {count} synthetic noisy shapes (natural-image models: "
+          f"{count} held-out synthetic natural images)")
     for name in args.model or sorted(SHIPPED):
         model_dir = Path(args.models_dir) / name
         size = SHIPPED[name]["size"]

@@ -1,0 +1,48 @@
+"""tools/compare_flux.py and tools/bench_flux.py on tiny settings (real training, real graphs)."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
+
+
+def _module(name):
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_compare_flux_table_and_resume(tmp_path, capsys):
+    compare = _module("compare_flux")
+    args = ["--out", str(tmp_path), "--train-count", "8", "--heldout-count", "2", "--size", "64",
+            "--rows", "flux_aspp", "binary_no_aspp", "--set", "train.epochs=1", "--set", "train.steps_per_epoch=1",
+            "--set", "data.val_fraction=0.25", "--set", "model.params.width=4"]
+    assert compare.main(args) == 0
+    rows = json.loads((tmp_path / "comparison.json").read_text())
+    assert [r["key"] for r in rows] == ["flux_aspp", "binary_no_aspp", "classical"]
+    assert all(0 <= r["f1"] <= 1 and r["count"] == 2 for r in rows)
+    assert json.loads((tmp_path / "flux_aspp" / "model.json").read_text())["output"] == "flux"
+    binary = json.loads((tmp_path / "binary_no_aspp" / "model.json").read_text())
+    assert binary["output"] == "binary"
+    table = (tmp_path / "comparison.md").read_text()
+    assert "context flux + ASPP (DeepFlux)" in table and "classical" in table
+    # A second call reuses the cached rows (no training: the runs' files are not touched).
+    stamp = (tmp_path / "flux_aspp" / "best.keras").stat().st_mtime
+    assert compare.main(args) == 0
+    assert (tmp_path / "flux_aspp" / "best.keras").stat().st_mtime == stamp
+
+
+def test_bench_flux_last_line(tmp_path):
+    done = subprocess.run([sys.executable, str(TOOLS / "bench_flux.py"), "--repeats", "5", "--height", "64",
+                           "--width", "96", "--model", ""], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("postprocess_ms=") and float(last.split("=")[1]) > 0
+    assert "Algorithm 1 + thinning" in done.stdout

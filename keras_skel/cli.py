@@ -83,10 +83,13 @@ def data():
 
 
 @data.command("synth")
-@click.option("--task", type=click.Choice(["shapes", "thin", "natural"]), default="shapes", show_default=True,
+@click.option("--task", type=click.Choice(["shapes", "thin", "natural", "volumes"]), default="shapes",
+              show_default=True,
               help="shapes: binary shapes + skeletons; thin: vessels, cracks and roads on textured "
                    "backgrounds + label maps (segmentation); natural: textured objects on cluttered "
-                   "RGB scenes + the objects' skeletons (DeepFlux).")
+                   "RGB scenes + the objects' skeletons (DeepFlux); volumes: chair / table / lamp objects "
+                   "rendered from several views + occupancy, surface points, curve/sheet skeleton points "
+                   "and skeletal volumes (SkeletonNet).")
 @click.option("--count", type=click.IntRange(min=1), required=True, help="Number of samples.")
 @click.option("--size", default="256", show_default=True, help="Image size: S or HxW.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
@@ -107,9 +110,13 @@ def data():
 @click.option("--3d", "volumes", is_flag=True, help="--task thin: 3-D volumes of SxSxS (or DxHxW) voxels.")
 @click.option("--structure", type=click.Choice(["mixed", "vessels", "cracks", "roads"]), default="mixed",
               show_default=True, help="--task thin: which thin structures.")
+@click.option("--resolution", type=click.IntRange(8, 256), default=32, show_default=True,
+              help="--task volumes: voxel grid size of the occupancy and skeletal volumes.")
+@click.option("--views", type=click.IntRange(1, 24), default=3, show_default=True,
+              help="--task volumes: renderings per object.")
 @click.option("--overwrite", is_flag=True, help="Replace samples in an existing dataset folder.")
 def data_synth(task, count, size, out_dir, seed, noise, noise_style, split, clean, classes, volumes, structure,
-               overwrite):
+               resolution, views, overwrite):
     """Synthesize a dataset: binary shapes (OUT/shapes/<id>.png, OUT/skeletons/<id>.png),
     thin structures (OUT/images/<id>.png|.npy, OUT/labels/<id>.png|.npy, OUT/dataset.json) or
     natural images (OUT/images/<id>.png RGB, OUT/skeletons/<id>.png, OUT/masks/<id>.png).
@@ -126,7 +133,18 @@ def data_synth(task, count, size, out_dir, seed, noise, noise_style, split, clea
       keras-skel data synth --task thin --classes 3 --count 200 --size 96 --out data/thin
       keras-skel data synth --task thin --3d --count 50 --size 32 --out data/thin3d
       keras-skel data synth --task natural --count 4000 --size 256 --split train --out data/natural_train
+      keras-skel data synth --task volumes --count 300 --size 64 --resolution 32 --views 3 --out data/volumes
     """
+    if task == "volumes":
+        from keras_skel.data.volumes import write_volumes_dataset
+
+        side = _parse_size(size)
+        if side[0] != side[1]:
+            raise click.BadParameter(f"{size!r}: renderings are square; give one size, e.g. 64", param_hint="--size")
+        n = write_volumes_dataset(out_dir, count, seed=seed, resolution=resolution, image_size=side[0], views=views,
+                                  overwrite=overwrite, workers=min(4, os.cpu_count() or 1), progress=True)
+        click.echo(f"wrote {n} objects to {out_dir}")
+        return
     if task == "natural":
         if classes != 1 or volumes or structure != "mixed" or clean:
             raise click.UsageError("--classes, --3d, --structure and --clean are not options of --task natural")
@@ -246,7 +264,11 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
     result = run_training(cfg, run_dir, overwrite=overwrite, command=command)
     if result.val_scores is not None:
         v = result.val_scores
-        if cfg.task == "natural":
+        if cfg.task == "volumes":
+            parts = ", ".join(f"{k} {v:.5f}" for k, v in v.items() if k.startswith("cd"))
+            click.echo(f"run {result.run_dir}: {result.epochs} epochs in {result.train_seconds:.0f} s, validation "
+                       f"Chamfer distance {parts} (mean squared, unit cube, {v['count']} views)")
+        elif cfg.task == "natural":
             click.echo(f"run {result.run_dir}: {result.epochs} epochs in {result.train_seconds:.0f} s, threshold "
                        f"{result.threshold:g}, validation skeleton F1 {v['skeleton']['f1']:.4f} within "
                        f"{cfg.eval.tolerance:g} px, benchmark ODS {v['benchmark']['ods_f']:.4f}")

@@ -63,6 +63,10 @@ class DataConfig:
     (`train_dir` with images/ and skeletons/, from `data synth --task natural` or `data
     convert`); `target` is `flux` (the context flux of radius `flux_radius`, DeepFlux) or
     `binary` (the skeleton dilated by `flux_radius`, the classification baseline).
+
+    3-D skeletal points (`task: volumes`, SkeletonNet): `source` is `volumes_folder`
+    (`train_dir` from `data synth --task volumes`; split by object), `image_size` the renderings'
+    size, `points` the ground-truth points sampled per object and model output.
     """
 
     source: str = "synthetic_shapes"
@@ -84,6 +88,7 @@ class DataConfig:
     structure: str = "mixed"
     tube_radius: int = 2
     flux_radius: int = 7
+    points: int = 1024
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,7 @@ class Config:
 
 
 _CHOICES = {
-    "task": ("shapes", "thin", "natural"),
+    "task": ("shapes", "thin", "natural", "volumes"),
     "data.structure": ("mixed", "vessels", "cracks", "roads"),
     "data.on_error": ("raise", "skip"),
     "data.target": ("skeleton", "shape", "flux", "binary"),
@@ -277,6 +282,11 @@ def _check_values(cfg: Config, origin: str) -> None:
     problems = []
     thin_sources, shape_sources = ("synthetic_thin", "thin_folder"), ("synthetic_shapes", "folder")
     natural_sources = ("synthetic_natural", "natural_folder")
+    if (cfg.task == "volumes") != (cfg.data.source == "volumes_folder"):
+        problems.append(f"task volumes goes with data.source volumes_folder (got task {cfg.task}, source "
+                        f"{cfg.data.source})")
+    if cfg.data.points < 1:
+        problems.append(f"data.points must be >= 1, got {cfg.data.points}")
     if cfg.task == "natural":
         if cfg.data.source not in natural_sources:
             problems.append("task natural needs data.source synthetic_natural or natural_folder, "

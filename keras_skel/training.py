@@ -351,6 +351,8 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
             train_ds, val_ds, model_args = _thin_datasets(cfg, splits, loss)
         elif cfg.task == "natural":
             train_ds, val_ds, model_args = _natural_datasets(cfg, splits)
+        elif cfg.task == "volumes":
+            train_ds, val_ds, model_args = _volume_datasets(cfg, splits)
         else:
             train_ds = training_pipeline(splits.train, cfg.data.image_size, cfg.data.batch_size, cfg.seed,
                                          cfg.data.augment, cfg.data.input_noise_std, splits.train_shuffle)
@@ -366,6 +368,10 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
             model = MODELS.build(cfg.model.name, **{**model_args, **cfg.model.params})
             if cfg.train.init_from and not resuming:
                 init_weights_from(model, cfg.train.init_from)
+            if cfg.task == "volumes":
+                from keras_skel.skeletal_points import volume_losses
+
+                loss = volume_losses(cfg)
             model.compile(optimizer=_optimizer(cfg, steps * cfg.train.epochs), loss=loss,
                           jit_compile=cfg.train.jit_compile)
         if cfg.task == "thin":
@@ -378,7 +384,7 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
             depth, channels = len(model.output), model_args["output_channels"]
             train_ds = train_ds.map(lambda x, y: (x, thin_deep_supervision_targets(y, depth, channels)))
             val_ds = val_ds.map(lambda x, y: (x, thin_deep_supervision_targets(y, depth, channels)))
-        elif isinstance(model.output, dict):  # deep supervision: one target per output, by name
+        elif isinstance(model.output, dict) and cfg.task == "shapes":  # deep supervision: a target per output
             from keras_skel.models.canet import deep_supervision_targets
 
             depth = len(model.output)  # `probability` + one side output per lower decoder stage
@@ -418,7 +424,7 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
         keras.mixed_precision.set_global_policy(previous_policy)
 
     rates = dict(step_seconds=step_timer.median(), samples_per_second_training=step_timer.rate(cfg.data.batch_size))
-    if cfg.task in ("thin", "natural"):
+    if cfg.task in ("thin", "natural", "volumes"):
         from keras_skel.segmentation import measure_pipeline_rate
 
         rates["samples_per_second_pipeline"] = measure_pipeline_rate(train_ds)
@@ -468,6 +474,18 @@ def _thin_datasets(cfg, splits, loss):
     channels = output_channels(cfg.data.classes)
     return train_ds, val_ds, dict(input_channels=1, output_channels=channels,
                                   output_activation="sigmoid" if channels == 1 else "softmax")
+
+
+def _volume_datasets(cfg, splits):
+    """Training and validation datasets of a SkeletonNet run: every view of every object, with
+    `data.points` ground-truth points per model output."""
+    from keras_skel.data.volumes_pipeline import volume_dataset
+    from keras_skel.skeletal_points import model_outputs
+
+    outputs = model_outputs(cfg)
+    train_ds = volume_dataset(splits.train_samples, outputs, cfg.data.points, cfg.data.batch_size, cfg.seed, True)
+    val_ds = volume_dataset(splits.val, outputs, cfg.data.points, cfg.data.batch_size, cfg.seed + 1, False)
+    return train_ds, val_ds, dict(input_channels=3, image_size=int(cfg.data.image_size[0]))
 
 
 def _natural_datasets(cfg, splits):
@@ -602,7 +620,7 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
     """Picks the threshold on validation with the best checkpoint and writes the run record."""
     import keras
 
-    if cfg.task in ("thin", "natural"):
+    if cfg.task in ("thin", "natural", "volumes"):
         return _finish_task_run(cfg, run_dir, model, splits, history, train_seconds, policy, command, replicas,
                                 rates or {})
 
@@ -679,6 +697,8 @@ def _finish_task_run(cfg, run_dir: Path, model, splits, history, train_seconds: 
 
     if cfg.task == "natural":
         from keras_skel.detection import natural_run_record as run_record
+    elif cfg.task == "volumes":
+        from keras_skel.skeletal_points import skeletonnet_run_record as run_record
     else:
         from keras_skel.segmentation import thin_run_record as run_record
 
@@ -687,7 +707,8 @@ def _finish_task_run(cfg, run_dir: Path, model, splits, history, train_seconds: 
         model = keras.saving.load_model(best_path, compile=False)
     else:
         model.save(best_path)
-    info, scores = run_record(cfg, run_dir, probability_model(model), splits, command)
+    info, scores = run_record(cfg, run_dir, model if cfg.task == "volumes" else probability_model(model), splits,
+                              command)
     (run_dir / MODEL_INFO_FILE).write_text(json.dumps(info, indent=2))
     val = {k: v for k, v in scores.items() if k != "per_image"}
     metrics = dict(
@@ -704,4 +725,6 @@ def _finish_task_run(cfg, run_dir: Path, model, splits, history, train_seconds: 
     if cfg.task == "natural":
         return TrainResult(run_dir, info["threshold"], None, val["skeleton"]["f1"], train_seconds,
                            metrics["epochs_this_session"], val_scores=val)
+    if cfg.task == "volumes":
+        return TrainResult(run_dir, 0.0, None, None, train_seconds, metrics["epochs_this_session"], val_scores=val)
     return TrainResult(run_dir, 0.5, None, None, train_seconds, metrics["epochs_this_session"], val_scores=val)

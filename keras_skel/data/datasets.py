@@ -18,7 +18,7 @@ from keras_skel.data.pipeline import samples_dataset, split_indices
 from keras_skel.registry import DATASETS
 
 __all__ = ["Splits", "synthetic_shapes", "folder", "synthetic_thin", "thin_folder", "synthetic_natural",
-           "natural_folder"]
+           "natural_folder", "volumes_folder"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class Splits:
         train_count: number of training samples (None for an endless stream).
         val_targets: the training targets of the validation samples when they are not the
             skeletons (`data.target: shape`: the clean shapes), in `val` order; None = skeletons.
+        train_samples: task `volumes`: the training objects (dicts of `data.volumes`), whose
+            pipeline needs the model's outputs; `train` is then None and `val` holds objects.
     """
 
     train: tf.data.Dataset
@@ -42,6 +44,7 @@ class Splits:
     description: str
     train_count: int | None = None
     val_targets: Sequence[np.ndarray] | None = None
+    train_samples: Sequence | None = None
 
 
 def _train_seed(seed: int) -> int:
@@ -244,3 +247,20 @@ def natural_folder(train_dir: str, seed: int, val_dir: str | None = None, val_fr
     stream = samples_dataset([(image, skeleton) for _, image, skeleton in train_samples], image_channels=3).cache()
     description = f"natural folder {train_dir} ({len(train_samples)} train / {len(val_samples)} val)"
     return Splits(stream, val_samples, len(train_samples), description, len(train_samples))
+
+
+@DATASETS.register("volumes_folder")
+def volumes_folder(train_dir: str, seed: int, val_dir: str | None = None, val_fraction: float = 0.2) -> Splits:
+    """A volumes folder (`data synth --task volumes`: images/, objects/, dataset.json), split by
+    object (all views of an object on one side) by `seed` unless `val_dir` is given."""
+    from keras_skel.data.volumes import load_volumes_folder
+    from keras_skel.errors import ConfigError
+
+    if not train_dir:
+        raise ConfigError("data.source volumes_folder needs data.train_dir (a folder written by `keras-skel data "
+                          "synth --task volumes`)")
+    train_samples, val_samples = _train_val(train_dir, val_dir, lambda root: load_volumes_folder(root)[1],
+                                            val_fraction, seed)
+    description = f"volumes folder {train_dir} ({len(train_samples)} train / {len(val_samples)} val objects)"
+    views = sum(len(s["images"]) for s in train_samples)
+    return Splits(None, val_samples, 0, description, views, train_samples=train_samples)

@@ -35,14 +35,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
-from keras_skel.errors import ConfigError
+from keras_skel.errors import ConfigError, DataError
 
 __all__ = ["CURVE", "SHEET", "VOLUME_FAMILIES", "Rod", "Slab", "Disk", "Torus", "VolumeSample", "make_object",
-           "make_volume_sample", "render", "voxelize", "skeletal_volume", "pca_labels", "union_sdf"]
+           "make_volume_sample", "render", "voxelize", "skeletal_volume", "pca_labels", "union_sdf",
+           "family_of_volume", "write_volumes_dataset", "load_volumes_folder"]
 
 CURVE, SHEET = 0, 1
 VOLUME_FAMILIES = ("chair", "table", "lamp")
@@ -462,3 +464,115 @@ def make_volume_sample(seed: int, index: int, resolution: int = 32, image_size: 
         occupancy=voxelize(parts, resolution), surface_points=_surface(rng, parts, surface_count).astype(np.float32),
         skeleton_points=points.astype(np.float32), skeleton_labels=labels,
         skeletal_volume=skeletal_volume(points, resolution))
+
+
+# ------------------------------------------------------------------------------- folders
+
+_OBJECT_ARRAYS = ("viewpoints", "occupancy", "surface_points", "skeleton_points", "skeleton_labels",
+                  "skeletal_volume")
+
+
+def _write_volume(args) -> int:
+    import cv2
+
+    out_dir, index, seed, resolution, image_size, views = args
+    sample = make_volume_sample(seed, index, resolution, image_size, views)
+    out = Path(out_dir)
+    for view, image in enumerate(sample.images):
+        path = out / "images" / f"{index:06d}_{view}.png"
+        if not cv2.imwrite(str(path), (image[..., ::-1] * 255 + 0.5).astype(np.uint8)):
+            raise DataError(f"could not write {path}")
+    arrays = {name: getattr(sample, name) for name in _OBJECT_ARRAYS}
+    tmp = out / "objects" / f".{index:06d}.npz"
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, family=np.array(sample.family), **arrays)
+    tmp.replace(out / "objects" / f"{index:06d}.npz")
+    return index
+
+
+def write_volumes_dataset(out_dir, count: int, seed: int = 0, resolution: int = 32, image_size: int = 64,
+                          views: int = 3, *, overwrite: bool = False, workers: int = 1, progress: bool = True) -> int:
+    """Writes `OUT/images/<id>_<view>.png` (renderings), `OUT/objects/<id>.npz` (the arrays of
+    `VolumeSample`: viewpoints, occupancy, surface_points, skeleton_points, skeleton_labels,
+    skeletal_volume, family) and `OUT/dataset.json`.
+
+    Raises:
+        DataError: the folder holds a dataset and `overwrite` is not set.
+    """
+    import json
+
+    out = Path(out_dir)
+    existing = [p for d in (out / "images", out / "objects") if d.is_dir() for p in d.iterdir()]
+    if existing and not overwrite:
+        raise DataError(f"{out} already holds a dataset ({len(existing)} files in images/ or objects/); refusing "
+                        "to overwrite it: choose an empty folder or pass --overwrite")
+    for d in (out / "images", out / "objects"):
+        d.mkdir(parents=True, exist_ok=True)
+    for p in existing:
+        p.unlink()
+    make_volume_sample(seed, 0, resolution, image_size, 1, 16)  # validates the arguments early
+    jobs = [(str(out), i, int(seed), int(resolution), int(image_size), int(views)) for i in range(count)]
+    if workers > 1 and count > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        results = pool.map(_write_volume, jobs, chunksize=max(1, min(16, count // (4 * workers))))
+    else:
+        pool, results = None, map(_write_volume, jobs)
+    written = 0
+    try:
+        if progress:
+            import tqdm
+
+            results = tqdm.tqdm(results, total=count, desc=f"volumes -> {out}", unit="obj")
+        for _ in results:
+            written += 1
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    (out / "dataset.json").write_text(json.dumps(dict(
+        task="volumes", count=count, seed=int(seed), resolution=int(resolution), image_size=int(image_size),
+        views=int(views), coordinates="unit cube [-0.5, 0.5]^3, y up; volume axes x, y, z",
+        command=f"keras-skel data synth --task volumes --count {count} --size {image_size} --resolution "
+                f"{resolution} --views {views} --seed {seed} --out {out_dir}"), indent=2))
+    return written
+
+
+def load_volumes_folder(root) -> tuple[dict, list[dict]]:
+    """Reads a volumes folder: `(dataset.json, [{id, images [V, S, S, 3] float32, <arrays>}])`.
+
+    Raises:
+        DataError: a missing `dataset.json` or object file, an image that is missing or
+            unreadable.
+    """
+    import json
+
+    import cv2
+
+    root = Path(root)
+    info_path = root / "dataset.json"
+    if not info_path.is_file():
+        raise DataError(f"{root} has no dataset.json: a volumes dataset is written by `keras-skel data synth "
+                        "--task volumes`")
+    info = json.loads(info_path.read_text())
+    objects = sorted((root / "objects").glob("*.npz")) if (root / "objects").is_dir() else []
+    if not objects:
+        raise DataError(f"{root}/objects holds no .npz object files")
+    samples = []
+    for path in objects:
+        with np.load(path) as data:
+            sample = {name: data[name] for name in _OBJECT_ARRAYS}
+            sample["family"] = str(data["family"])
+        images = []
+        for view in range(len(sample["viewpoints"])):
+            image_path = root / "images" / f"{path.stem}_{view}.png"
+            image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise DataError(f"{image_path} is missing or not an image (object {path.name} has "
+                                f"{len(sample['viewpoints'])} views)")
+            images.append(image[..., ::-1].astype(np.float32) / 255.0)
+        sample["images"] = np.stack(images)
+        sample["id"] = path.stem
+        samples.append(sample)
+    return info, samples

@@ -4,8 +4,9 @@ from keras_skel.layers.aspp import ASPP
 from keras_skel.layers.context_attention import ContextAttention
 from keras_skel.layers.input_skip import InputSkip
 from keras_skel.layers.point2voxel import Point2Voxel
+from keras_skel.layers.primitive_mlp import PrimitiveMLP
 from keras_skel.layers.preprocess import ShapeInput
 from keras_skel.layers.residual import ResidualBlock
 from keras_skel.layers.resize import ResizeLike
 
-__all__ = ["ASPP", "ContextAttention", "InputSkip", "Point2Voxel", "ResidualBlock", "ResizeLike", "ShapeInput"]
+__all__ = ["ASPP", "ContextAttention", "InputSkip", "Point2Voxel", "PrimitiveMLP", "ResidualBlock", "ResizeLike", "ShapeInput"]

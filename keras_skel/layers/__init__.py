@@ -9,4 +9,5 @@ from keras_skel.layers.preprocess import ShapeInput
 from keras_skel.layers.residual import ResidualBlock
 from keras_skel.layers.resize import ResizeLike
 
-__all__ = ["ASPP", "ContextAttention", "InputSkip", "Point2Voxel", "PrimitiveMLP", "ResidualBlock", "ResizeLike", "ShapeInput"]
+__all__ = ["ASPP", "ContextAttention", "InputSkip", "Point2Voxel", "PrimitiveMLP", "ResidualBlock", "ResizeLike",
+           "ShapeInput"]

@@ -1,4 +1,4 @@
-"""tools/compare_flux.py and tools/bench_flux.py on tiny settings (real training, real graphs)."""
+"""The comparison tools (compare_flux, compare_skeletonnet) and bench_flux on tiny settings."""
 
 import importlib.util
 import json
@@ -46,3 +46,18 @@ def test_bench_flux_last_line(tmp_path):
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith("postprocess_ms=") and float(last.split("=")[1]) > 0
     assert "Algorithm 1 + thinning" in done.stdout
+
+
+@pytest.mark.slow
+def test_compare_skeletonnet_table(tmp_path):
+    compare = _module("compare_skeletonnet")
+    args = ["--out", str(tmp_path), "--train-count", "6", "--heldout-count", "2", "--size", "32", "--resolution",
+            "16", "--views", "2", "--rows", "pointwise", "both", "--set", "train.epochs=1", "--set",
+            "train.steps_per_epoch=1", "--set", "data.batch_size=4", "--set", "model.params.width=4", "--set",
+            "model.params.latent=16", "--set", "model.params.mlp_units=[16, 3]", "--set", "data.val_fraction=0.34"]
+    assert compare.main(args) == 0
+    rows = json.loads((tmp_path / "comparison.json").read_text())
+    assert [r["key"] for r in rows] == ["pointwise", "both"]
+    assert rows[0]["count"] == rows[1]["count"] == 4 and all(r["cd"] > 0 for r in rows)
+    assert "cd_curve" in rows[1] and "cd_curve" not in rows[0]
+    assert "SkeletonNet (curve + sheet decoders" in (tmp_path / "comparison.md").read_text()

@@ -44,7 +44,7 @@ from keras_skel.errors import ConfigError, DataError
 
 __all__ = ["CURVE", "SHEET", "VOLUME_FAMILIES", "Rod", "Slab", "Disk", "Torus", "VolumeSample", "make_object",
            "make_volume_sample", "render", "voxelize", "skeletal_volume", "pca_labels", "union_sdf",
-           "family_of_volume", "write_volumes_dataset", "load_volumes_folder"]
+           "family_of_volume", "write_volumes_dataset", "load_volumes_folder", "project"]
 
 CURVE, SHEET = 0, 1
 VOLUME_FAMILIES = ("chair", "table", "lamp")
@@ -376,6 +376,21 @@ def _camera_rays(azimuth: float, elevation: float, size: int, distance: float = 
     xx, yy = np.meshgrid(s * half, -s * half)
     directions = forward + xx.reshape(-1, 1) * right + yy.reshape(-1, 1) * up
     return eye, directions / np.linalg.norm(directions, axis=1, keepdims=True)
+
+
+def project(points: np.ndarray, azimuth: float, elevation: float, size: int) -> np.ndarray:
+    """Pixel coordinates (column, row) of 3-D points in `render`'s camera, float `[N, 2]`."""
+    distance, fov = 2.2, 30.0
+    eye = distance * np.array([math.cos(elevation) * math.sin(azimuth), math.sin(elevation),
+                               math.cos(elevation) * math.cos(azimuth)])
+    forward = _unit(-eye)
+    right = _unit(np.cross(forward, [0, 1.0, 0]))
+    up = np.cross(right, forward)
+    rel = np.asarray(points, float) - eye
+    depth = rel @ forward
+    half = math.tan(math.radians(fov) / 2)
+    x, y = (rel @ right) / depth / half, (rel @ up) / depth / half
+    return np.stack([(x + 1) / 2 * size - 0.5, (1 - y) / 2 * size - 0.5], axis=1)
 
 
 def render(parts: list, azimuth: float, elevation: float, size: int = 64, colour=(0.8, 0.55, 0.3),

@@ -96,3 +96,15 @@ def test_objects_fit_the_unit_cube():
         sample = make_volume_sample(1, index, resolution=16, image_size=16, views=1, surface_count=128)
         assert np.abs(sample.skeleton_points).max() < 0.5
         assert sample.occupancy[0].sum() == sample.occupancy[-1].sum() == 0  # nothing on the x faces
+
+
+def test_projection_lands_on_the_rendered_object():
+    from keras_skel.data.volumes import project
+
+    sample = make_volume_sample(0, 1, resolution=16, image_size=64, views=2, surface_count=64)
+    for image, (azimuth, elevation) in zip(sample.images, sample.viewpoints):
+        xy = np.round(project(sample.skeleton_points, azimuth, elevation, 64)).astype(int)
+        assert (xy >= 0).all() and (xy < 64).all()
+        on_object = ~np.all(np.isclose(image[xy[:, 1], xy[:, 0]], 1.0), axis=-1)
+        assert on_object.mean() > 0.9  # skeletons are inside the object; a few sit behind thin parts' edges
+    assert np.allclose(project(np.zeros((1, 3)), 0.3, 0.2, 64), 31.5)

@@ -242,3 +242,26 @@ def test_python_api_dispatches_natural_models(natural_run):
     skeleton = keras_skel.skeletonize(image, model=low)
     assert skeleton.shape == (64, 64) and skeleton.dtype == np.uint8
     np.testing.assert_array_equal(skeleton, detector.skeletonize(image))
+
+
+def test_rest_server_serves_the_natural_model(natural_run):
+    """The embedded TF Serving REST server answers a DeepFlux model like any other: RGB rows in,
+    skeleton / flux / confidence out, equal to the SavedModel called directly."""
+    import urllib.request
+
+    from keras_skel.serving.server import start_server
+
+    _, _, exported = natural_run
+    handle = start_server(exported.saved_model.parent.parent, port=0, threads=2)
+    try:
+        image = _images()[0][None]
+        body = json.dumps({"instances": image.tolist()}).encode()
+        request = urllib.request.Request(handle.url + "/v1/models/flux:predict", data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=120) as response:
+            rows = json.loads(response.read())["predictions"]
+    finally:
+        handle.stop()
+    assert set(rows[0]) == {"skeleton", "flux", "confidence"}
+    expected = load_detector(exported.saved_model).fn(image)
+    np.testing.assert_array_equal(np.array([r["skeleton"] for r in rows], np.uint8), expected["skeleton"].numpy())
+    np.testing.assert_allclose(np.array([r["flux"] for r in rows], np.float32), expected["flux"].numpy(), atol=1e-6)

@@ -246,6 +246,8 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
     cfg = load_config(recipe, overrides)
     run_dir = run_dir or str(Path("runs") / Path(recipe).stem)
     command = shlex.join(["keras-skel", *sys.argv[1:]])
+    if (reselect or folds > 1) and cfg.task in ("natural", "volumes", "thin"):
+        raise click.UsageError(f"--reselect and --folds are for binary-shape recipes; {recipe} is task {cfg.task}")
     if reselect:
         from keras_skel.training import reselect as reselect_run
 

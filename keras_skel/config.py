@@ -285,6 +285,12 @@ def _check_values(cfg: Config, origin: str) -> None:
     if (cfg.task == "volumes") != (cfg.data.source == "volumes_folder"):
         problems.append(f"task volumes goes with data.source volumes_folder (got task {cfg.task}, source "
                         f"{cfg.data.source})")
+    if cfg.task == "volumes" and (cfg.model.name != "skeletonnet" or cfg.loss.name != "chamfer"):
+        problems.append(f"task volumes needs model skeletonnet and loss chamfer, got {cfg.model.name} and "
+                        f"{cfg.loss.name}")
+    if cfg.task == "volumes" and cfg.data.image_size[0] != cfg.data.image_size[-1]:
+        problems.append(f"task volumes renders square images: data.image_size must be square, got "
+                        f"{list(cfg.data.image_size)}")
     if cfg.data.points < 1:
         problems.append(f"data.points must be >= 1, got {cfg.data.points}")
     if cfg.task == "natural":
@@ -295,6 +301,11 @@ def _check_values(cfg: Config, origin: str) -> None:
             problems.append(f"task natural needs data.target flux or binary, got {cfg.data.target}")
         if cfg.data.flux_radius < 1:
             problems.append(f"data.flux_radius must be >= 1, got {cfg.data.flux_radius}")
+        if cfg.model.name != "deepflux":
+            problems.append(f"task natural needs model deepflux, got {cfg.model.name}")
+        if (cfg.data.target == "flux") != (cfg.loss.name == "flux"):
+            problems.append(f"data.target flux goes with loss flux (class-balanced L2) and data.target binary with a "
+                            f"probability loss; got target {cfg.data.target}, loss {cfg.loss.name}")
     else:
         if cfg.data.source in natural_sources:
             problems.append(f"data.source {cfg.data.source} is for task natural (set task: natural)")

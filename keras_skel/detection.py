@@ -204,9 +204,11 @@ def evaluate_detector(detector: SkeletonDetector, samples: Sequence[tuple[str, n
     """Scores `detector` on `(id, image, skeleton)` samples.
 
     Returns:
-        `{"skeleton": {precision, recall, f1, mean_image_f1} at `tolerance` px,
-        "benchmark": {ods_f1, ois_f1, ...} of `BenchmarkAccumulator` on the score maps,
-        "count", "model", "tolerance_px"}`.
+        `{"skeleton": {precision, recall, f1, mean_image_f1}` within `tolerance` px (dataset
+        level, and the per-image mean), `"benchmark": {ods_f, ods_precision, ods_recall,
+        ods_threshold, ois_f}` of `BenchmarkAccumulator` on the score maps, `"pr_curve"` (its
+        thresholds, precision, recall, f for `plot_pr_curve`), `"count"`, `"model"`,
+        `"tolerance_px"}`.
     """
     from keras_skel.metrics.benchmark import BenchmarkAccumulator
     from keras_skel.metrics.skeleton_f1 import SkeletonF1Accumulator
@@ -332,22 +334,11 @@ def predict_natural_files(model: str | Path, inputs: Sequence[str | Path], out_d
     Returns:
         The skeleton paths written.
     """
-    import cv2
-
-    from keras_skel.data.folders import list_images
     from keras_skel.data.natural import read_rgb
+    from keras_skel.segmentation import _input_files
 
     detector = load_detector(model, threshold)
-    files = []
-    for item in inputs:
-        item = Path(item)
-        files.extend(list_images(item) if item.is_dir() else [item])
-    if not files:
-        raise DataError(f"no images found in {', '.join(str(i) for i in inputs)}")
-    stems = [f.stem for f in files]
-    if len(set(stems)) != len(stems):
-        dupe = next(s for s in stems if stems.count(s) > 1)
-        raise DataError(f"two inputs share the stem {dupe!r}: their outputs would collide")
+    files = _input_files(inputs, 2)
     out_dir = Path(out_dir)
     planned = []
     for f in files:
@@ -356,19 +347,21 @@ def predict_natural_files(model: str | Path, inputs: Sequence[str | Path], out_d
             planned.append(out_dir / f"{f.stem}_overlay.png")
             if detector.output == "flux":
                 planned.append(out_dir / f"{f.stem}_flux.png")
+    inputs_resolved = {f.resolve() for f in files}
+    clash = [p for p in planned if p.resolve() in inputs_resolved]
+    if clash:
+        raise DataError(f"{clash[0]} is an input image: writing the skeletons into the input folder would replace "
+                        "it; choose another --out")
     existing = [p for p in planned if p.exists()]
     if existing and not overwrite:
         raise DataError(f"{existing[0]} exists already; pass --overwrite to replace it")
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def write(path: Path, rgb_or_grey: np.ndarray) -> None:
+        from keras_skel.data.thin import _atomic_write, _png_writer
+
         array = rgb_or_grey[..., ::-1] if rgb_or_grey.ndim == 3 else rgb_or_grey
-        ok, data = cv2.imencode(".png", np.ascontiguousarray(array))
-        if not ok:
-            raise DataError(f"could not encode {path}")
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data.tobytes())
-        tmp.replace(path)
+        _atomic_write(path, _png_writer(np.ascontiguousarray(array), path))
 
     written = []
     for f in files:
@@ -415,7 +408,6 @@ def natural_run_record(cfg: Any, run_dir: Path, model, splits, command: str | No
     info = dict(task="natural", output=output, threshold=best["threshold"], k1=K1, k2=K2, stride=stride,
                 flux_radius=cfg.data.flux_radius, input_channels=3, image_size=list(cfg.data.image_size),
                 model=cfg.model.name, data=splits.description, command=command)
-    (run_dir / "model.json").write_text(json.dumps(info, indent=2))
     detector = _keras_detector(run_dir / "best.keras", info, None)
     scores = evaluate_detector(detector, splits.val, cfg.eval.tolerance, pr_levels=25)
     scores.pop("pr_curve", None)

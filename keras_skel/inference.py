@@ -379,7 +379,8 @@ def _sibling_card(path: Path) -> dict:
 
 
 def infer_stride(model) -> int:
-    """The input-size multiple a model needs: product of its pooling strides (1 if none)."""
+    """The input-size multiple a model needs: product of its pooling strides, nested models
+    included (1 if none)."""
     import keras
 
     stride = 1
@@ -387,6 +388,8 @@ def infer_stride(model) -> int:
         if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.layers.MaxPooling3D,
                               keras.layers.AveragePooling3D)):
             stride *= int(layer.strides[0])
+        elif isinstance(layer, keras.Model):  # a nested backbone (DeepFlux's VGG16)
+            stride *= infer_stride(layer)
     return stride
 
 
@@ -514,10 +517,18 @@ def load(spec: Any = "classical", threshold: float | None = None, tta: bool = Fa
         return KerasSkeletonizer(probability_model(spec), DEFAULT_THRESHOLD if threshold is None else threshold,
                                  tta=tta)
     text = str(spec)
-    from keras_skel.detection import load_detector, model_task
+    from keras_skel.detection import SkeletonDetector, load_detector, model_task
 
-    if model_task(spec) == "natural":
+    if isinstance(spec, SkeletonDetector):
+        return spec
+    task = model_task(spec)
+    if task == "natural":
+        if tta:
+            raise ConfigError("test-time augmentation is for binary-shape models, not natural-image (DeepFlux) ones")
         return load_detector(spec, threshold)
+    if task == "volumes":
+        raise ConfigError(f"{spec} is a SkeletonNet (task volumes) point-set model: `load`/`predict`/`evaluate` do "
+                          "not run those yet (keras_skel.skeletal_points.evaluate_points scores them)")
     if text.startswith(("http://", "https://")):
         from keras_skel.serving.client import RestSkeletonizer
 

@@ -10,7 +10,6 @@ the two decoders against their own ground-truth subsets.
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -83,5 +82,4 @@ def skeletonnet_run_record(cfg: Any, run_dir: Path, model, splits, command: str 
     info = dict(task="volumes", decoders=params["decoders"], outputs=model_outputs(cfg),
                 image_size=list(cfg.data.image_size), model=cfg.model.name, data=splits.description, command=command,
                 coordinates="unit cube [-0.5, 0.5]^3, y up")
-    (Path(run_dir) / "model.json").write_text(json.dumps(info, indent=2))
     return info, scores

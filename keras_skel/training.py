@@ -483,6 +483,10 @@ def _volume_datasets(cfg, splits):
     from keras_skel.skeletal_points import model_outputs
 
     outputs = model_outputs(cfg)
+    size = tuple(splits.train_samples[0]["images"].shape[1:3])
+    if size != tuple(cfg.data.image_size):
+        raise ConfigError(f"the renderings of {cfg.data.train_dir} are {size[0]}x{size[1]} but data.image_size is "
+                          f"{list(cfg.data.image_size)}: set --set 'data.image_size=[{size[0]}, {size[1]}]'")
     train_ds = volume_dataset(splits.train_samples, outputs, cfg.data.points, cfg.data.batch_size, cfg.seed, True)
     val_ds = volume_dataset(splits.val, outputs, cfg.data.points, cfg.data.batch_size, cfg.seed + 1, False)
     return train_ds, val_ds, dict(input_channels=3, image_size=int(cfg.data.image_size[0]))

@@ -265,3 +265,14 @@ def test_rest_server_serves_the_natural_model(natural_run):
     expected = load_detector(exported.saved_model).fn(image)
     np.testing.assert_array_equal(np.array([r["skeleton"] for r in rows], np.uint8), expected["skeleton"].numpy())
     np.testing.assert_allclose(np.array([r["flux"] for r in rows], np.float32), expected["flux"].numpy(), atol=1e-6)
+
+
+def test_predict_refuses_to_write_over_its_inputs(natural_run, tmp_path):
+    import cv2 as _cv2
+
+    _, low, _ = natural_run
+    _cv2.imwrite(str(tmp_path / "photo.png"), (_images()[0] * 255).astype(np.uint8))
+    runner = CliRunner()
+    done = runner.invoke(cli, ["predict", "--model", str(low), str(tmp_path), "--out", str(tmp_path), "--overwrite"])
+    assert done.exit_code != 0 and "is an input image" in done.output
+    assert _cv2.imread(str(tmp_path / "photo.png")).shape == (64, 64, 3)

@@ -31,6 +31,16 @@ def test_folder_round_trip(volumes_dir):
         write_volumes_dataset(volumes_dir, 1, progress=False)
 
 
+def test_overwrite_removes_only_its_own_files(tmp_path):
+    write_volumes_dataset(tmp_path, 2, resolution=8, image_size=16, views=1, progress=False)
+    (tmp_path / "images" / "holiday.jpg").write_bytes(b"mine")
+    with pytest.raises(ConfigError):  # bad arguments are refused before anything is deleted
+        write_volumes_dataset(tmp_path, 1, resolution=4, overwrite=True, progress=False)
+    assert len(list((tmp_path / "objects").iterdir())) == 2
+    write_volumes_dataset(tmp_path, 1, resolution=8, image_size=16, views=1, overwrite=True, progress=False)
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["000000_0.png", "holiday.jpg"]
+
+
 def test_missing_view_is_named(tmp_path):
     write_volumes_dataset(tmp_path, 1, resolution=8, image_size=16, views=2, progress=False)
     (tmp_path / "images" / "000000_1.png").unlink()

@@ -61,7 +61,7 @@ def _row(key: str, train_dir: Path, heldout: Path, out: Path, extra: list[str]) 
     if cache.exists():
         return json.loads(cache.read_text())
     cfg = load_config("deepflux_compare", overrides)
-    if not (run_dir / "model.json").exists():
+    if not (run_dir / "metrics.json").exists():  # written last: the run and its scoring finished
         train(cfg, run_dir, verbose=2, command=" ".join(["keras-skel", "train", "deepflux_compare", *overrides]))
     report = evaluate_natural_folder(run_dir, heldout, tolerance=cfg.eval.tolerance)
     metrics = json.loads((run_dir / "metrics.json").read_text())

@@ -55,7 +55,7 @@ def _row(key: str, train_dir: Path, heldout: Path, out: Path, extra: list[str]) 
     if cache.exists():
         return json.loads(cache.read_text())
     cfg = load_config("skeletonnet_points", overrides)
-    if not (run_dir / "model.json").exists():
+    if not (run_dir / "metrics.json").exists():  # written last: the run and its scoring finished
         train(cfg, run_dir, verbose=2, command=" ".join(["keras-skel", "train", "skeletonnet_points", *overrides]))
     import keras
 

@@ -210,7 +210,8 @@ def synthetic_natural(image_size: tuple[int, ...], seed: int, split: str = "trai
     Args:
         image_size: `(H, W)`, each ≥ 64.
         seed: dataset seed.
-        split: `train` (default: keeps the held-out shapes, photographs and textures out),
+        split: `train` (keeps the held-out shapes, photographs and textures out; the recipes
+            set it: `data.split` defaults to `all`, which trains on held-out material too),
             `heldout` or `all`.
         val_count: number of validation samples.
     """

@@ -392,13 +392,14 @@ def make_natural_sample(seed: int, index: int, size: tuple[int, int] = (256, 256
 
 def _write_one(args) -> int:
     out_dir, index, size, seed, split = args
+    from keras_skel.data.thin import _atomic_write, _png_writer
+
     image, skeleton, mask = make_natural_sample(seed, index, size, split, with_mask=True)
     name = f"{index:06d}.png"
     out = Path(out_dir)
-    for sub, array in (("images", cv2.cvtColor(image, cv2.COLOR_RGB2BGR)), ("skeletons", skeleton * 255),
-                       ("masks", mask * 255)):
-        if not cv2.imwrite(str(out / sub / name), array):
-            raise DataError(f"could not write {out / sub / name}")
+    for folder, array in (("images", cv2.cvtColor(image, cv2.COLOR_RGB2BGR)), ("skeletons", skeleton * 255),
+                          ("masks", mask * 255)):
+        _atomic_write(out / folder / name, _png_writer(array, out / folder / name))
     return index
 
 
@@ -468,11 +469,13 @@ def write_natural_dataset(out_dir: str | os.PathLike, count: int, size: tuple[in
             written += 1
     finally:
         if pool is not None:
-            pool.shutdown()
-    (out / synthetic.DATASET_INFO).write_text(json.dumps(dict(
+            pool.shutdown(cancel_futures=True)
+    from keras_skel.data.thin import _atomic_write
+
+    _atomic_write(out / synthetic.DATASET_INFO, lambda fh: fh.write(json.dumps(dict(
         task="natural", count=count, size=list(size), seed=int(seed), split=split,
         command=f"keras-skel data synth --task natural --count {count} --size {size[0]}x{size[1]} "
-                f"--seed {seed} --split {split} --out {out_dir}"), indent=2))
+                f"--seed {seed} --split {split} --out {out_dir}"), indent=2).encode()))
     return written
 
 

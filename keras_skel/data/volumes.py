@@ -34,12 +34,14 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
+from keras_skel.data.thin import _atomic_write, _png_writer
 from keras_skel.errors import ConfigError, DataError
 
 __all__ = ["CURVE", "SHEET", "VOLUME_FAMILIES", "Rod", "Slab", "Disk", "Torus", "VolumeSample", "make_object",
@@ -487,21 +489,19 @@ _OBJECT_ARRAYS = ("viewpoints", "occupancy", "surface_points", "skeleton_points"
                   "skeletal_volume")
 
 
-def _write_volume(args) -> int:
-    import cv2
+_VOLUME_FILE = re.compile(r"^\d{6}(_\d+\.png|\.npz)$")
 
+
+def _write_volume(args) -> int:
     out_dir, index, seed, resolution, image_size, views = args
     sample = make_volume_sample(seed, index, resolution, image_size, views)
     out = Path(out_dir)
     for view, image in enumerate(sample.images):
         path = out / "images" / f"{index:06d}_{view}.png"
-        if not cv2.imwrite(str(path), (image[..., ::-1] * 255 + 0.5).astype(np.uint8)):
-            raise DataError(f"could not write {path}")
+        _atomic_write(path, _png_writer((image[..., ::-1] * 255 + 0.5).astype(np.uint8), path))
     arrays = {name: getattr(sample, name) for name in _OBJECT_ARRAYS}
-    tmp = out / "objects" / f".{index:06d}.npz"
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, family=np.array(sample.family), **arrays)
-    tmp.replace(out / "objects" / f"{index:06d}.npz")
+    _atomic_write(out / "objects" / f"{index:06d}.npz",
+                  lambda fh: np.savez_compressed(fh, family=np.array(sample.family), **arrays))
     return index
 
 
@@ -516,16 +516,22 @@ def write_volumes_dataset(out_dir, count: int, seed: int = 0, resolution: int = 
     """
     import json
 
+    make_volume_sample(seed, 0, resolution, image_size, 1, 16)  # validates the arguments before touching files
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out} exists and is not a folder")
     existing = [p for d in (out / "images", out / "objects") if d.is_dir() for p in d.iterdir()]
     if existing and not overwrite:
         raise DataError(f"{out} already holds a dataset ({len(existing)} files in images/ or objects/); refusing "
                         "to overwrite it: choose an empty folder or pass --overwrite")
-    for d in (out / "images", out / "objects"):
-        d.mkdir(parents=True, exist_ok=True)
-    for p in existing:
-        p.unlink()
-    make_volume_sample(seed, 0, resolution, image_size, 1, 16)  # validates the arguments early
+    try:
+        for d in (out / "images", out / "objects"):
+            d.mkdir(parents=True, exist_ok=True)
+        for p in existing:  # only this writer's own files; anything else stays
+            if _VOLUME_FILE.match(p.name) and p.is_file():
+                p.unlink()
+    except OSError as err:
+        raise DataError(f"cannot prepare dataset folder {out}: {err}") from err
     jobs = [(str(out), i, int(seed), int(resolution), int(image_size), int(views)) for i in range(count)]
     if workers > 1 and count > 1:
         import multiprocessing
@@ -545,12 +551,12 @@ def write_volumes_dataset(out_dir, count: int, seed: int = 0, resolution: int = 
             written += 1
     finally:
         if pool is not None:
-            pool.shutdown()
-    (out / "dataset.json").write_text(json.dumps(dict(
+            pool.shutdown(cancel_futures=True)
+    _atomic_write(out / "dataset.json", lambda fh: fh.write(json.dumps(dict(
         task="volumes", count=count, seed=int(seed), resolution=int(resolution), image_size=int(image_size),
         views=int(views), coordinates="unit cube [-0.5, 0.5]^3, y up; volume axes x, y, z",
         command=f"keras-skel data synth --task volumes --count {count} --size {image_size} --resolution "
-                f"{resolution} --views {views} --seed {seed} --out {out_dir}"), indent=2))
+                f"{resolution} --views {views} --seed {seed} --out {out_dir}"), indent=2).encode()))
     return written
 
 
@@ -570,15 +576,22 @@ def load_volumes_folder(root) -> tuple[dict, list[dict]]:
     if not info_path.is_file():
         raise DataError(f"{root} has no dataset.json: a volumes dataset is written by `keras-skel data synth "
                         "--task volumes`")
-    info = json.loads(info_path.read_text())
-    objects = sorted((root / "objects").glob("*.npz")) if (root / "objects").is_dir() else []
+    try:
+        info = json.loads(info_path.read_text())
+    except (OSError, ValueError) as err:
+        raise DataError(f"{info_path} is not readable JSON: {err}") from None
+    objects = sorted(p for p in (root / "objects").glob("*.npz") if not p.name.startswith(".")) \
+        if (root / "objects").is_dir() else []
     if not objects:
         raise DataError(f"{root}/objects holds no .npz object files")
     samples = []
     for path in objects:
-        with np.load(path) as data:
-            sample = {name: data[name] for name in _OBJECT_ARRAYS}
-            sample["family"] = str(data["family"])
+        try:
+            with np.load(path) as data:
+                sample = {name: data[name] for name in _OBJECT_ARRAYS}
+                sample["family"] = str(data["family"])
+        except (OSError, ValueError, KeyError) as err:
+            raise DataError(f"{path} is not an object file of `data synth --task volumes`: {err}") from None
         images = []
         for view in range(len(sample["viewpoints"])):
             image_path = root / "images" / f"{path.stem}_{view}.png"

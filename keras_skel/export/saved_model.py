@@ -187,6 +187,11 @@ def export_run(
     from keras_skel.errors import ConfigError
     from keras_skel.export.layout import atomic_directory, atomic_file, next_version, validate_name
 
+    from keras_skel.inference import read_model_info
+
+    if read_model_info(Path(run_dir)).get("task") in ("volumes", "thin"):
+        raise ConfigError(f"{run_dir} is a task {read_model_info(Path(run_dir))['task']} run: exporting those is not "
+                          "supported yet (binary-shape and natural-image runs export)")
     model, info, metrics = load_run(run_dir)
     name = validate_name(name)
     model_dir = Path(root) / name

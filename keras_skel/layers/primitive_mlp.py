@@ -42,8 +42,11 @@ class PrimitiveMLP(layers.Layer):
         size = int(input_shape[-1])
         self.kernels, self.biases = [], []
         for i, width in enumerate(self.units):
+            # Glorot per primitive: a (K, in, out) kernel given to glorot_uniform would count K
+            # into both fans and start every MLP about sqrt(K) times too small.
+            limit = (6.0 / (size + width)) ** 0.5
             self.kernels.append(self.add_weight(name=f"kernel_{i}", shape=(self.primitives, size, width),
-                                                initializer="glorot_uniform"))
+                                                initializer=keras.initializers.RandomUniform(-limit, limit)))
             self.biases.append(self.add_weight(name=f"bias_{i}", shape=(self.primitives, width), initializer="zeros"))
             size = width
         super().build(input_shape)

@@ -15,7 +15,7 @@ Backbones (`BACKBONES`):
   are RGB in [0, 1]; the Caffe-style ImageNet preprocessing (×255, mean subtraction, BGR) is
   part of the model (BGR by flipping the first convolution's input channels once at build).
 - ``light``: a residual encoder for CPUs (stem convolution, then one residual stage per pooling,
-  `width` × 1, 2, 4, 8 channels): the same four feature levels at strides 4, 8, 16.
+  `width` × 1, 2, 4, 8 channels): conv3, conv4 and conv5 at strides 4, 8 and 16, as VGG16's.
 
 Example:
     >>> model = build_deepflux(backbone="light", width=8, fusion_filters=8, aspp_filters=8)

@@ -39,6 +39,7 @@ def test_ablations_and_binary_head():
 def test_vgg16_backbone_and_local_weights(tmp_path):
     model = build_deepflux(backbone="vgg16", aspp_filters=8, fusion_filters=8, head_filters=8)
     assert tuple(model(np.zeros((1, 32, 32, 3), np.float32)).shape) == (1, 32, 32, 2)
+    assert infer_stride(model) == 16  # the pools sit inside the nested VGG16 model
     vgg = model.get_layer("vgg16")
     assert vgg.get_layer("block5_conv3") is not None and "block5_pool" not in [layer.name for layer in vgg.layers]
     # Weights in Keras' VGG16 "notop" layout, saved locally, load by layer name.

@@ -1,6 +1,6 @@
-"""The shipped models (saved_models/canet_shapes, the default, and saved_models/unet_shapes):
-loadable by name, their cards complete and true to what they claim, their TFLite and Keras
-twins equivalent, and better than the classical baseline where they say so."""
+"""The shipped models (saved_models/canet_shapes, the default, saved_models/unet_shapes and
+saved_models/deepflux_natural): loadable by name, their cards complete and true to what they claim,
+their TFLite and Keras twins equivalent, and better than the classical baseline where they say so."""
 
 from pathlib import Path
 
@@ -89,3 +89,48 @@ def test_keras_twin_matches(shipped):
     assert keras_model.threshold == model.threshold and keras_model.prune_length == model.prune_length
     shape = make_shape_sample(779, 0, (200, 230), noise=2.0)[0]
     np.testing.assert_array_equal(keras_model.skeletonize(shape), model.skeletonize(shape))
+
+
+@pytest.fixture(scope="module")
+def deepflux():
+    if not (ROOT / "deepflux_natural" / "1").is_dir():
+        pytest.skip("no shipped deepflux_natural in this checkout")
+    from keras_skel.detection import load_detector
+
+    return load_detector("deepflux_natural")
+
+
+def test_deepflux_card_and_scores(deepflux):
+    card = read_model_card(ROOT / "deepflux_natural" / "1")
+    assert card["task"] == "natural" and card["output"] == "flux" and card["threshold"] == deepflux.threshold
+    assert card["training_command"].startswith("keras-skel train deepflux_natural")
+    scores = card["scores"]["natural_heldout"]
+    assert scores["count"] >= 100 and scores["model"]["f1_4px"] > scores["classical"]["f1_4px"]
+
+
+def test_deepflux_beats_classical_on_fresh_held_out_images(deepflux):
+    """Re-measured on held-out composites of a seed no training, validation or card set used."""
+    from keras_skel.data.natural import make_natural_sample
+    from keras_skel.detection import classical_natural_skeleton
+
+    learned, classical = SkeletonF1Accumulator(4.0), SkeletonF1Accumulator(4.0)
+    for i in range(10):
+        image, gt = make_natural_sample(781, i, (256, 256), "heldout")
+        learned.update(deepflux.skeletonize(image), gt)
+        classical.update(classical_natural_skeleton(image / np.float32(255)), gt)
+    assert learned.result()["f1"] > classical.result()["f1"] + 0.1
+
+
+def test_deepflux_twins_match(deepflux):
+    from keras_skel.data.natural import make_natural_sample
+    from keras_skel.detection import load_detector
+
+    image = make_natural_sample(782, 0, (256, 256), "heldout")[0] / np.float32(255)
+    reference = deepflux.detect(image)
+    lite = load_detector(ROOT / "deepflux_natural.tflite").detect(image)
+    np.testing.assert_allclose(lite["flux"], reference["flux"], atol=1e-3)
+    keras_twin = load_detector(ROOT / "deepflux_natural.keras")
+    assert keras_twin.threshold == deepflux.threshold
+    twin = keras_twin.detect(image)
+    np.testing.assert_allclose(twin["flux"], reference["flux"], atol=1e-4)
+    np.testing.assert_array_equal(twin["skeleton"], reference["skeleton"])

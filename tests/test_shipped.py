@@ -101,7 +101,8 @@ def deepflux():
 
 
 def test_deepflux_card_and_scores(deepflux):
-    card = read_model_card(ROOT / "deepflux_natural" / "1")
+    newest = max(int(v.name) for v in (ROOT / "deepflux_natural").iterdir() if v.name.isdigit())
+    card = read_model_card(ROOT / "deepflux_natural" / str(newest))
     assert card["task"] == "natural" and card["output"] == "flux" and card["threshold"] == deepflux.threshold
     assert card["training_command"].startswith("keras-skel train deepflux_natural")
     scores = card["scores"]["natural_heldout"]

@@ -80,9 +80,14 @@ def _natural_backend(backend: str, root: Path, variant_dir: str):
     elif backend == "savedmodel":
         detector = load_detector(root)
     else:
+        from keras_skel.detection import _tflite_detector
+        from keras_skel.export.saved_model import read_model_card
+        from keras_skel.inference import _latest_version
+
         variant = backend.split("_", 1)[1]
         path = root.parent / f"{name}.tflite" if variant == "fp32" else Path(variant_dir) / f"{name}_{variant}.tflite"
-        detector = load_detector(path)
+        # The converted variants sit in a temp dir, away from the SavedModel whose card they share.
+        detector = _tflite_detector(path, read_model_card(_latest_version(root)))
         return (lambda image: detector.detect(image)["skeleton"]), None
     return (lambda image: detector.detect(image)["skeleton"]), (lambda batch: detector.fn(tf.constant(batch)))
 

@@ -92,7 +92,8 @@ def build_archive(model, threshold: float, stride: int, tta: bool = False, prune
     from keras_skel.export.graph import make_png_fn, skeletonize_images
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    # No `archive.track(model)`: the endpoints track the variables they use, and tracking the model
+    # as well stores every variable a second time (twice the SavedModel size, same outputs).
     archive.add_endpoint(
         "serving_default",
         lambda images: skeletonize_images(model, images, threshold, stride, tta, prune_length, max_size,
@@ -117,7 +118,8 @@ def build_natural_archive(model, stride: int, threshold: float, output: str = "f
     from keras_skel.export.graph import detect_skeletons, make_natural_png_fn
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    # No `archive.track(model)`: the endpoints track the variables they use, and tracking the model
+    # as well stores every variable a second time (twice the SavedModel size, same outputs).
     archive.add_endpoint(
         "serving_default",
         lambda images: detect_skeletons(model, images, stride, threshold, output, k1, k2),

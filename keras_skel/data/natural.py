@@ -451,25 +451,7 @@ def write_natural_dataset(out_dir: str | os.PathLike, count: int, size: tuple[in
     except OSError as err:
         raise DataError(f"cannot prepare dataset folder {out}: {err}") from err
     jobs = [(str(out), i, size, int(seed), split) for i in range(count)]
-    if workers > 1 and count > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-        results = pool.map(_write_one, jobs, chunksize=max(1, min(32, count // (4 * workers))))
-    else:
-        pool, results = None, map(_write_one, jobs)
-    written = 0
-    try:
-        if progress:
-            import tqdm
-
-            results = tqdm.tqdm(results, total=count, desc=f"natural -> {out}", unit="img")
-        for _ in results:
-            written += 1
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    written = synthetic.run_writers(_write_one, jobs, workers, progress, f"Writing {out}")
     from keras_skel.data.thin import _atomic_write
 
     _atomic_write(out / synthetic.DATASET_INFO, lambda fh: fh.write(json.dumps(dict(

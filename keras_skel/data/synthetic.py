@@ -1249,6 +1249,38 @@ def _write_one(args) -> int:
 DATASET_INFO = "dataset.json"
 
 
+def run_writers(write: Callable, jobs: list, workers: int = 1, progress: bool = True, label: str = "") -> int:
+    """Runs `write(job)` for every job, in `workers` processes when > 1, with a progress bar;
+    returns how many finished. Shared by the dataset writers of every task.
+
+    Processes are started with "spawn" (forking a process that may hold TensorFlow's threads
+    can deadlock); on an error or Ctrl-C the queued jobs are cancelled.
+    """
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        results = pool.map(write, jobs, chunksize=max(1, min(64, len(jobs) // (4 * workers))))
+    else:
+        pool, results = None, map(write, jobs)
+    written = 0
+    try:
+        if progress:
+            import click
+
+            with click.progressbar(results, length=len(jobs), label=label) as bar:
+                for _ in bar:
+                    written += 1
+        else:
+            for _ in results:
+                written += 1
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return written
+
+
 def write_shapes_dataset(
     out_dir: str | os.PathLike,
     count: int,
@@ -1327,30 +1359,7 @@ def write_shapes_dataset(
         (str(out), i, (int(size[0]), int(size[1])), int(seed), float(noise), split, noise_style, bool(with_clean))
         for i in range(count)
     ]
-    if workers > 1 and count > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # "spawn": forking a process that may hold TensorFlow's threads can deadlock.
-        context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-        results = pool.map(_write_one, jobs, chunksize=max(1, min(64, count // (4 * workers))))
-    else:
-        pool, results = None, map(_write_one, jobs)
-    written = 0
-    try:
-        if progress:
-            import click
-
-            with click.progressbar(results, length=count, label=f"Writing {out}") as bar:
-                for _ in bar:
-                    written += 1
-        else:
-            for _ in results:
-                written += 1
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    written = run_writers(_write_one, jobs, workers, progress, f"Writing {out}")
     # Provenance: evaluation reports and model cards quote it, so a score names its data.
     (out / DATASET_INFO).write_text(json.dumps(dict(
         task="shapes", generator="keras_skel.data.synthetic", count=count, size=[int(size[0]), int(size[1])],

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from keras_skel.data import synthetic
 from keras_skel.data.thin import _atomic_write, _png_writer
 from keras_skel.errors import ConfigError, DataError
 
@@ -533,25 +534,7 @@ def write_volumes_dataset(out_dir, count: int, seed: int = 0, resolution: int = 
     except OSError as err:
         raise DataError(f"cannot prepare dataset folder {out}: {err}") from err
     jobs = [(str(out), i, int(seed), int(resolution), int(image_size), int(views)) for i in range(count)]
-    if workers > 1 and count > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-        results = pool.map(_write_volume, jobs, chunksize=max(1, min(16, count // (4 * workers))))
-    else:
-        pool, results = None, map(_write_volume, jobs)
-    written = 0
-    try:
-        if progress:
-            import tqdm
-
-            results = tqdm.tqdm(results, total=count, desc=f"volumes -> {out}", unit="obj")
-        for _ in results:
-            written += 1
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    written = synthetic.run_writers(_write_volume, jobs, workers, progress, f"Writing {out}")
     _atomic_write(out / "dataset.json", lambda fh: fh.write(json.dumps(dict(
         task="volumes", count=count, seed=int(seed), resolution=int(resolution), image_size=int(image_size),
         views=int(views), coordinates="unit cube [-0.5, 0.5]^3, y up; volume axes x, y, z",

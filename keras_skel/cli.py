@@ -270,6 +270,8 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
             parts = ", ".join(f"{k} {v:.5f}" for k, v in v.items() if k.startswith("cd"))
             click.echo(f"run {result.run_dir}: {result.epochs} epochs in {result.train_seconds:.0f} s, validation "
                        f"Chamfer distance {parts} (mean squared, unit cube, {v['count']} views)")
+            volume = f"volume IoU {v['iou']:.4f} at threshold {v['threshold']:.2f}, " if "iou" in v else ""
+            click.echo(f"  {volume}quantize+dilate IoU {v['iou_quantize']:.4f}")
         elif cfg.task == "natural":
             click.echo(f"run {result.run_dir}: {result.epochs} epochs in {result.train_seconds:.0f} s, threshold "
                        f"{result.threshold:g}, validation skeleton F1 {v['skeleton']['f1']:.4f} within "
@@ -385,10 +387,15 @@ def predict(model, inputs, out_dir, overlay, save_probability, threshold, overwr
     --overlay adds <stem>_overlay.png (skeleton over the image) and <stem>_flux.png (the flux
     field: direction as hue, magnitude as brightness).
 
+    With a SkeletonNet (volumes) model: per RGB image OUT/<stem>_points.ply (skeletal points,
+    label 0 curve / 1 sheet), <stem>_volume.npy (skeletal volume), <stem>_mesh.obj (its marching
+    cubes) and <stem>_points.png (the points over the input).
+
     \b
     Example:
       keras-skel predict --model runs/unet data/shapes/shapes --out predictions --overlay
       keras-skel predict --model deepflux_natural photo.jpg --out skeletons --overlay
+      keras-skel predict --model skeletonnet_synth chair.png --out skeletal
     """
     _quiet_tensorflow()
     task = _model_task(model)
@@ -400,6 +407,15 @@ def predict(model, inputs, out_dir, overlay, save_probability, threshold, overwr
         written = predict_natural_files(model, inputs, out_dir, overlay_pictures=overlay, overwrite=overwrite,
                                         threshold=threshold)
         click.echo(f"wrote {len(written)} skeletons to {out_dir}")
+        return
+    if task == "volumes":
+        if save_probability or threshold is not None or tta or overlay:
+            raise click.UsageError("--save-probability, --threshold, --tta and --overlay are options of 2-D skeleton "
+                                   "models (a SkeletonNet writes its picture, <stem>_points.png, always)")
+        from keras_skel.skeletal_points import predict_volume_files
+
+        written = predict_volume_files(model, inputs, out_dir, overwrite=overwrite)
+        click.echo(f"wrote skeletal points, volumes and meshes of {len(written)} images to {out_dir}")
         return
     if task == "thin":
         if save_probability or threshold is not None or tta:

@@ -345,7 +345,8 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
         splits = DATASETS.build(cfg.data.source, **DATASETS.accepted(cfg.data.source, data_args))
         if not splits.val:
             raise ConfigError("the validation split is empty: raise data.val_count or data.val_fraction")
-        loss = LOSSES.build(cfg.loss.name, **cfg.loss.params)
+        # SkeletonNet builds one loss per output (skeletal_points.volume_losses).
+        loss = None if cfg.task == "volumes" else LOSSES.build(cfg.loss.name, **cfg.loss.params)
         model_args = dict(input_channels=1)
         if cfg.task == "thin":
             train_ds, val_ds, model_args = _thin_datasets(cfg, splits, loss)
@@ -368,11 +369,12 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
             model = MODELS.build(cfg.model.name, **{**model_args, **cfg.model.params})
             if cfg.train.init_from and not resuming:
                 init_weights_from(model, cfg.train.init_from)
+            loss_weights = None
             if cfg.task == "volumes":
                 from keras_skel.skeletal_points import volume_losses
 
-                loss = volume_losses(cfg)
-            model.compile(optimizer=_optimizer(cfg, steps * cfg.train.epochs), loss=loss,
+                loss, loss_weights = volume_losses(cfg)
+            model.compile(optimizer=_optimizer(cfg, steps * cfg.train.epochs), loss=loss, loss_weights=loss_weights,
                           jit_compile=cfg.train.jit_compile)
         if cfg.task == "thin":
             _check_thin_model(cfg, model, model_args)
@@ -480,15 +482,18 @@ def _volume_datasets(cfg, splits):
     """Training and validation datasets of a SkeletonNet run: every view of every object, with
     `data.points` ground-truth points per model output."""
     from keras_skel.data.volumes_pipeline import volume_dataset
-    from keras_skel.skeletal_points import model_outputs
+    from keras_skel.skeletal_points import model_outputs, model_params
 
     outputs = model_outputs(cfg)
+    resolution = int(model_params(cfg)["resolution"])
     size = tuple(splits.train_samples[0]["images"].shape[1:3])
     if size != tuple(cfg.data.image_size):
         raise ConfigError(f"the renderings of {cfg.data.train_dir} are {size[0]}x{size[1]} but data.image_size is "
                           f"{list(cfg.data.image_size)}: set --set 'data.image_size=[{size[0]}, {size[1]}]'")
-    train_ds = volume_dataset(splits.train_samples, outputs, cfg.data.points, cfg.data.batch_size, cfg.seed, True)
-    val_ds = volume_dataset(splits.val, outputs, cfg.data.points, cfg.data.batch_size, cfg.seed + 1, False)
+    train_ds = volume_dataset(splits.train_samples, outputs, cfg.data.points, cfg.data.batch_size, cfg.seed, True,
+                              resolution)
+    val_ds = volume_dataset(splits.val, outputs, cfg.data.points, cfg.data.batch_size, cfg.seed + 1, False,
+                            resolution)
     return train_ds, val_ds, dict(input_channels=3, image_size=int(cfg.data.image_size[0]))
 
 
@@ -730,5 +735,5 @@ def _finish_task_run(cfg, run_dir: Path, model, splits, history, train_seconds: 
         return TrainResult(run_dir, info["threshold"], None, val["skeleton"]["f1"], train_seconds,
                            metrics["epochs_this_session"], val_scores=val)
     if cfg.task == "volumes":
-        return TrainResult(run_dir, 0.0, None, None, train_seconds, metrics["epochs_this_session"], val_scores=val)
+        return TrainResult(run_dir, float(info.get("threshold", 0.0)), None, None, train_seconds, metrics["epochs_this_session"], val_scores=val)
     return TrainResult(run_dir, 0.5, None, None, train_seconds, metrics["epochs_this_session"], val_scores=val)

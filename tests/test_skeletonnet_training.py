@@ -56,8 +56,9 @@ def test_targets_follow_the_labels(volumes_dir):
     assert curve.shape == (50, 3)
     gt_curve = sample["skeleton_points"][sample["skeleton_labels"] == CURVE]
     assert chamfer(curve, gt_curve) < chamfer(curve, sample["skeleton_points"][sample["skeleton_labels"] == SHEET])
-    images, targets = volume_pairs(samples[:2], ["points"], 30, seed=1)
+    images, targets, owner = volume_pairs(samples[:2], ["points"], 30, seed=1)
     assert images.shape == (4, 32, 32, 3) and targets["points"].shape == (4, 30, 3)
+    assert owner.tolist() == [0, 0, 1, 1]
 
 
 def test_metric_matches_the_loss_math():

@@ -46,7 +46,7 @@ from keras_skel.data.thin import _atomic_write, _png_writer
 from keras_skel.errors import ConfigError, DataError
 
 __all__ = ["CURVE", "SHEET", "VOLUME_FAMILIES", "Rod", "Slab", "Disk", "Torus", "VolumeSample", "make_object",
-           "make_volume_sample", "render", "voxelize", "skeletal_volume", "pca_labels", "union_sdf",
+           "make_volume_sample", "render", "voxelize", "skeletal_volume", "ground_truth_volume", "pca_labels", "union_sdf",
            "family_of_volume", "write_volumes_dataset", "load_volumes_folder", "project"]
 
 CURVE, SHEET = 0, 1
@@ -336,6 +336,17 @@ def skeletal_volume(points: np.ndarray, resolution: int, dilation: int = 1) -> n
     if dilation:
         volume = ndimage.binary_dilation(volume, ndimage.generate_binary_structure(3, 1), iterations=dilation)
     return volume.astype(np.uint8)
+
+
+def ground_truth_volume(sample, resolution: int) -> np.ndarray:
+    """V* of a loaded object (`load_volumes_folder` dict or `VolumeSample`) at `resolution`: the
+    stored `skeletal_volume` when it has that size, else made from its skeleton points the
+    same way (`skeletal_volume`). uint8 `[R, R, R]`."""
+    get = sample.get if isinstance(sample, dict) else lambda key: getattr(sample, key)
+    stored = get("skeletal_volume")
+    if stored is not None and stored.shape == (int(resolution),) * 3:
+        return stored.astype(np.uint8)
+    return skeletal_volume(get("skeleton_points"), int(resolution))
 
 
 def pca_labels(points: np.ndarray, k: int = 12, ratio: float = 0.15) -> np.ndarray:

@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras_skel.ops.padding import crop_to, pad_to_multiple
 from keras_skel.ops.postprocess import probability_to_skeleton
 
-__all__ = ["probability_of", "skeletonize_images", "decode_binary_png", "make_png_fn", "detect_skeletons",
+__all__ = ["skeletal_outputs", "probability_of", "skeletonize_images", "decode_binary_png", "make_png_fn", "detect_skeletons",
            "natural_raw_outputs", "skeletons_from_outputs",
            "decode_rgb_png", "make_natural_png_fn"]
 
@@ -184,3 +184,23 @@ def make_natural_png_fn(model, stride: int, threshold: float, output: str = "flu
         return {"skeleton_png_bytes": encoded}
 
     return png_fn
+
+
+def skeletal_outputs(model, images: tf.Tensor, image_size: int, point_labels, threshold: float | None = None
+                     ) -> dict[str, tf.Tensor]:
+    """A SkeletonNet's outputs for RGB images `[N, H, W, 3]` (0..1, any H, W; resized to the
+    model's `image_size`² with antialiasing — the model was trained on square renderings):
+    `points` float32 `[N, P, 3]` (unit cube, curve points then sheet points), `point_labels`
+    int32 `[N, P]` (`point_labels`, the constant label of each output point: 0 curve, 1 sheet,
+    -1 unknown), and for a refining model `volume` float32 `[N, r, r, r]` (probability of the
+    skeletal volume) and `volume_mask` uint8 `[N, r, r, r]` (`volume ≥ threshold`)."""
+    images = tf.image.resize(tf.cast(images, tf.float32), (image_size, image_size), antialias=True)
+    out = model(tf.clip_by_value(images, 0.0, 1.0), training=False)
+    points = tf.concat([out["curve"], out["sheet"]], axis=1) if "curve" in out else out["points"]
+    points = tf.cast(points, tf.float32)
+    labels = tf.constant(point_labels, tf.int32)
+    result = {"points": points, "point_labels": tf.tile(labels[None], [tf.shape(points)[0], 1])}
+    if "volume" in out:
+        volume = tf.cast(out["volume"][..., 0], tf.float32)
+        result.update(volume=volume, volume_mask=tf.cast(volume >= threshold, tf.uint8))
+    return result

@@ -22,7 +22,7 @@ from typing import Sequence
 
 from keras_skel.errors import ModelNotFoundError
 
-__all__ = ["export_run", "ExportResult", "MODEL_CARD", "read_model_card", "build_archive"]
+__all__ = ["export_run", "ExportResult", "MODEL_CARD", "read_model_card", "build_archive", "build_volumes_archive"]
 
 MODEL_CARD = Path("assets.extra") / "model_card.json"
 
@@ -191,9 +191,14 @@ def export_run(
 
     from keras_skel.inference import read_model_info
 
-    if read_model_info(Path(run_dir)).get("task") in ("volumes", "thin"):
-        raise ConfigError(f"{run_dir} is a task {read_model_info(Path(run_dir))['task']} run: exporting those is not "
-                          "supported yet (binary-shape and natural-image runs export)")
+    task = read_model_info(Path(run_dir)).get("task")
+    if task == "thin":
+        raise ConfigError(f"{run_dir} is a task thin run: exporting those is not supported yet (binary-shape, "
+                          "natural-image and SkeletonNet runs export)")
+    if task == "volumes":
+        if tflite or tta:
+            raise ConfigError("SkeletonNet models export as SavedModels only: drop --tflite / --quantize / --tta")
+        return _export_volumes(Path(run_dir), name, root, version, force, eval_dirs, command, notes)
     model, info, metrics = load_run(run_dir)
     name = validate_name(name)
     model_dir = Path(root) / name
@@ -291,6 +296,94 @@ def export_run(
         with atomic_file(target, force=force) as tmp_path:
             tmp_path.write_bytes(flatbuffer)
     return ExportResult(saved_model, tuple(flatbuffers), card)
+
+
+def build_volumes_archive(model, image_size: int, point_labels, threshold: float | None):
+    """An `ExportArchive` whose `serving_default` maps RGB `images` to a SkeletonNet's
+    `points`, `point_labels` (and `volume`, `volume_mask` for a refining model)."""
+    import keras
+    import tensorflow as tf
+
+    from keras_skel.export.graph import skeletal_outputs
+
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint(
+        "serving_default",
+        lambda images: skeletal_outputs(model, images, image_size, point_labels, threshold),
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")],
+    )
+    return archive
+
+
+def _export_volumes(run_dir: Path, name: str, root, version, force: bool, eval_dirs, command, notes) -> ExportResult:
+    """`export_run` of a SkeletonNet run (SavedModel only)."""
+    import keras
+    import numpy as np
+
+    import keras_skel.layers  # noqa: F401  (custom layers for deserialization)
+    import keras_skel.models.skeletonnet  # noqa: F401
+    from keras_skel.errors import ConfigError
+    from keras_skel.export.layout import atomic_directory, next_version, validate_name
+    from keras_skel.inference import read_model_info
+    from keras_skel.skeletal_points import _expand_labels, _label_runs_of
+
+    info = read_model_info(run_dir)
+    best = run_dir / "best.keras"
+    if not best.is_file():
+        raise ModelNotFoundError(f"{run_dir} is not a finished training run (expected best.keras and model.json)")
+    try:
+        model = keras.saving.load_model(best, compile=False)
+    except Exception as err:  # Keras raises many types for a damaged archive
+        raise ModelNotFoundError(f"{best}: could not load the run's model: {err}") from None
+    metrics_path = run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    name = validate_name(name)
+    model_dir = Path(root) / name
+    version = int(version) if version is not None else next_version(model_dir)
+    if (model_dir / str(version)).exists() and not force:
+        raise ConfigError(f"{model_dir / str(version)} exists already; pass --force to replace it or "
+                          "choose another --version")
+    runs = info.get("point_labels") or _label_runs_of(model, info)
+    size = int(model.input_shape[1])
+    refined = "volume" in model.output
+    threshold = info.get("threshold") if refined else None
+    volume_outputs = {"volume": "float32 [N, r, r, r] skeletal-volume probability (axes x, y, z)",
+                      "volume_mask": "uint8 [N, r, r, r] 0/1, volume >= threshold"} if refined else {}
+    card = dict(
+        name=name, version=version, task="volumes",
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        threshold=threshold, resolution=info.get("resolution"), image_size=[size, size],
+        decoders=info.get("decoders"), refinement=info.get("refinement", "none"), stage=info.get("stage"),
+        point_labels=runs,
+        coordinates="unit cube [-0.5, 0.5]^3, y up; volume axes x, y, z",
+        inputs={"serving_default": {"images": f"float32 [N, H, W, 3], RGB 0..1; resized to {size}x{size} inside "
+                                              "(the model saw square renderings of one centred object)"}},
+        outputs={"serving_default": {"points": "float32 [N, P, 3] skeletal points in the unit cube",
+                                     "point_labels": "int32 [N, P]: 0 curve, 1 sheet, -1 unknown", **volume_outputs}},
+        model=info.get("model"), training_data=info.get("data"), training_command=info.get("command"),
+        validation={k: v for k, v in (metrics.get("val") or {}).items() if k != "iou_by_threshold"},
+        export_command=command, notes=list(notes), run_dir=str(run_dir.resolve()),
+        versions={"tensorflow": _tf_version(), "keras_skel": _package_version()}, scores={},
+    )
+    archive = build_volumes_archive(model, size, _expand_labels(runs).astype(np.int32), threshold)
+    with atomic_directory(model_dir / str(version), force=force) as tmp:
+        archive.write_out(str(tmp), verbose=False)
+        (tmp / MODEL_CARD).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2))
+        if eval_dirs:  # scored as exported, before it becomes visible
+            card["scores"] = _volume_scores(tmp, eval_dirs)
+            (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2))
+    return ExportResult(model_dir / str(version), (), card)
+
+
+def _volume_scores(saved_model_dir: Path, eval_dirs: Sequence[str | Path]) -> dict:
+    """Chamfer distance, volume IoU and the quantize-and-dilate IoU of an exported SkeletonNet
+    on each volumes folder."""
+    from keras_skel.data.volumes import load_volumes_folder
+    from keras_skel.skeletal_points import evaluate_predictor, load_points_predictor
+
+    predictor = load_points_predictor(saved_model_dir)
+    return {Path(folder).name: evaluate_predictor(predictor, load_volumes_folder(folder)[1]) for folder in eval_dirs}
 
 
 def _scores(saved_model_dir: Path, eval_dirs: Sequence[str | Path]) -> dict:

@@ -8,6 +8,8 @@ from keras_skel.layers.primitive_mlp import PrimitiveMLP
 from keras_skel.layers.preprocess import ShapeInput
 from keras_skel.layers.residual import ResidualBlock
 from keras_skel.layers.resize import ResizeLike
+from keras_skel.layers.subvolumes import SubvolumeMerge, SubvolumeSplit
 
 __all__ = ["ASPP", "ContextAttention", "InputSkip", "Point2Voxel", "PrimitiveMLP", "ResidualBlock", "ResizeLike",
-           "ShapeInput"]
+           "ShapeInput",
+           "SubvolumeMerge", "SubvolumeSplit"]

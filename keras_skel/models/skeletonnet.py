@@ -19,6 +19,20 @@ primitive, `PrimitiveMLP`: 512, 256, 128, 3 with tanh last, scaled by 0.5 into t
 - ``pointwise``: an MLP regresses all the points from the latent code directly (output
   `points`; no neighbour structure, so no Laplacian).
 
+Part 2, the volumetric refinement (§4.2–4.3, `refinement`): the points K (curve ∪ sheet) go
+through the differentiable `Point2Voxel` (M 10) onto an r′³ grid (r′ = r / 2 for the output
+resolution r = `resolution`), U_in. ``subvolume``: a local 3-D U-Net super-resolves the 4³
+overlapping subvolumes of U_in (cores of r′ / 4 voxels plus a 2-voxel halo: the paper's
+s′ = r′/4 + 4, s = 2s′) to twice the resolution, averaged where they overlap (`volume`, r³).
+``guided`` (SkeletonNet): first a global 3-D U-Net refines U_in max-pooled to (r / 4)³, with an
+image feature volume ((r / 8)³, from an independent image encoder, upsampled ×2) as extra
+input channels, into `coarse`; the local stream then gets `coarse` (upsampled to r′) as a second
+input channel of every subvolume. Both streams are `models.unet3d.unet3d_features` bodies with
+sigmoid heads, trained with per-voxel BCE (eq. 5) against V* (and V* max-pooled by 4 for
+`coarse`). `stage` is the paper's schedule: ``points`` (no refinement: the decoders alone),
+``refine`` (the point generator frozen, BatchNorm in inference mode: the streams learn on its
+points) and ``joint`` (everything trainable: Chamfer + Laplacian + β · BCE, eq. 7).
+
 Example:
     >>> model = build_skeletonnet(image_size=32, width=4, latent=16, mlp_units=(16, 3), lines=2, squares=2,
     ...                           line_samples=4, square_side=2)
@@ -35,14 +49,18 @@ import numpy as np
 from keras import layers, ops
 
 from keras_skel.errors import ConfigError
+from keras_skel.layers.point2voxel import Point2Voxel
 from keras_skel.layers.primitive_mlp import PrimitiveMLP
 from keras_skel.layers.residual import ResidualBlock
+from keras_skel.layers.subvolumes import SubvolumeMerge, SubvolumeSplit
 from keras_skel.registry import MODELS
 
-__all__ = ["DECODER_VARIANTS", "build_skeletonnet", "line_grid", "square_grid", "line_neighbours",
-           "square_neighbours", "skeletonnet_neighbours"]
+__all__ = ["DECODER_VARIANTS", "REFINEMENTS", "STAGES", "build_skeletonnet", "refine_geometry", "line_grid", "square_grid", "line_neighbours",
+           "square_neighbours", "skeletonnet_neighbours", "point_label_runs"]
 
 DECODER_VARIANTS = ("both", "lines", "squares", "shared", "pointwise")
+REFINEMENTS = ("none", "subvolume", "guided")
+STAGES = ("points", "refine", "joint")
 
 
 def line_grid(count: int, samples: int) -> np.ndarray:
@@ -104,16 +122,37 @@ def skeletonnet_neighbours(decoders: str = "both", lines: int = 20, squares: int
     return {"points": None}
 
 
-def _encoder(image, width: int, latent: int):
-    x = layers.Conv2D(width, 3, padding="same", use_bias=False, name="stem_conv")(image)
-    x = layers.BatchNormalization(name="stem_bn")(x)
-    x = layers.Activation("relu", name="stem_relu")(x)
+def point_label_runs(decoders: str = "both", lines: int = 20, squares: int = 20, line_samples: int = 25,
+                     square_side: int = 5) -> list[list[int]]:
+    """The label of each point of the model's point output (curve points then sheet points) as
+    runs `[[label, count], ...]`: 0 curve, 1 sheet, -1 unknown (point-wise fitting). Line
+    primitives give curve points, squares sheet points, whatever they fit.
+
+    Example:
+        >>> point_label_runs("both", 2, 3, 4, 2)
+        [[0, 8], [1, 12]]
+    """
+    line_points, square_points = lines * line_samples, squares * square_side ** 2
+    if decoders in ("both", "shared"):
+        return [[0, line_points], [1, square_points]]
+    total = (lines + squares) * (line_samples if decoders == "lines" else square_side ** 2)
+    if decoders == "lines":
+        return [[0, total]]
+    if decoders == "squares":
+        return [[1, total]]
+    return [[-1, line_points + square_points]]
+
+
+def _encoder(image, width: int, latent: int, prefix: str = ""):
+    x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{prefix}stem_conv")(image)
+    x = layers.BatchNormalization(name=f"{prefix}stem_bn")(x)
+    x = layers.Activation("relu", name=f"{prefix}stem_relu")(x)
     for stage, factor in enumerate((1, 2, 4, 8)):
-        x = layers.MaxPooling2D(2, name=f"pool{stage + 1}")(x)
+        x = layers.MaxPooling2D(2, name=f"{prefix}pool{stage + 1}")(x)
         for block in range(2):
-            x = ResidualBlock(width * factor, name=f"stage{stage + 1}_block{block + 1}")(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    return layers.Dense(latent, activation="relu", name="latent")(x)
+            x = ResidualBlock(width * factor, name=f"{prefix}stage{stage + 1}_block{block + 1}")(x)
+    x = layers.GlobalAveragePooling2D(name=f"{prefix}gap")(x)
+    return layers.Dense(latent, activation="relu", name=f"{prefix}latent")(x)
 
 
 class _Broadcast(layers.Layer):
@@ -150,6 +189,68 @@ def _decode(latent, samples: np.ndarray, units, name: str):
     return layers.Rescaling(0.5, dtype="float32", name=name)(x)
 
 
+def refine_geometry(resolution: int, depth: int = 2) -> dict:
+    """The volume sizes of the refinement at output resolution `resolution` (r): `points`
+    (Point2Voxel grid r′ = r / 2), `coarse` (r / 4), `features` (r / 8), `core` (r′ / 4),
+    `halo` (2), `block` (s′ = core + 2 · halo) and `grid` (4 blocks per axis).
+
+    Raises:
+        ConfigError: r is not a multiple of 32, or the blocks or the coarse volume do not halve
+            `depth` times.
+    """
+    r = int(resolution)
+    if r < 32 or r % 32:
+        raise ConfigError(f"refinement resolution must be a multiple of 32 (32, 64, 128, 256); got {resolution}")
+    geometry = dict(resolution=r, points=r // 2, coarse=r // 4, features=r // 8, core=r // 8, halo=2, grid=4)
+    geometry["block"] = geometry["core"] + 2 * geometry["halo"]
+    for key in ("block", "coarse"):
+        if geometry[key] % 2 ** depth:
+            raise ConfigError(f"refine_depth {depth} halves the {key} volume ({geometry[key]}³ at resolution {r}) "
+                              f"to a fraction; choose a smaller refine_depth")
+    return geometry
+
+
+def _conv3d_bn_relu(x, filters: int, name: str):
+    x = layers.Conv3D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def _refine(image, points, refinement: str, resolution: int, width: int, depth: int, feature_channels: int,
+            encoder_width: int, latent: int) -> dict:
+    from keras_skel.models.unet3d import unet3d_features
+
+    g = refine_geometry(resolution, depth)
+    u_in = Point2Voxel(g["points"], name="point2voxel")(points)  # [B, r', r', r', 1]
+    outputs = {}
+    local_in = u_in
+    if refinement == "guided":
+        code = _encoder(image, encoder_width, latent, prefix="volume_")
+        channels = 4 * feature_channels
+        f = layers.Dense(4 ** 3 * channels, activation="relu", name="volume_features_dense")(code)
+        f = layers.Reshape((4, 4, 4, channels), name="volume_features_grid")(f)
+        side, step = 4, 0
+        while side < g["features"]:
+            channels = max(feature_channels, channels // 2)
+            step += 1
+            f = layers.Conv3DTranspose(channels, 2, strides=2, activation="relu", name=f"volume_features_up{step}")(f)
+            side *= 2
+        f = layers.Conv3D(feature_channels, 1, activation="relu", name="volume_features")(f)  # [B, r/8, ...]
+        down = layers.MaxPooling3D(2, name="point2voxel_down")(u_in)  # U_in↓, [B, r/4, ...]
+        x = layers.Concatenate(name="global_inputs")([down, layers.UpSampling3D(2, name="volume_features_up")(f)])
+        x, _ = unet3d_features(x, width, depth, prefix="global_")
+        outputs["coarse"] = layers.Conv3D(1, 1, activation="sigmoid", dtype="float32", name="coarse")(x)
+        guide = layers.UpSampling3D(2, name="coarse_up")(outputs["coarse"])
+        local_in = layers.Concatenate(name="local_inputs")([u_in, guide])
+    blocks = SubvolumeSplit(g["core"], g["halo"], name="subvolumes")(local_in)
+    x, _ = unet3d_features(blocks, width, depth, prefix="local_")
+    x = layers.Conv3DTranspose(width, 2, strides=2, name="local_upsample")(x)
+    x = _conv3d_bn_relu(x, width, "local_up")
+    x = layers.Conv3D(1, 1, activation="sigmoid", dtype="float32", name="local_volume")(x)
+    outputs["volume"] = SubvolumeMerge(g["grid"], g["core"], g["halo"], scale=2, dtype="float32", name="volume")(x)
+    return outputs
+
+
 @MODELS.register("skeletonnet")
 def build_skeletonnet(
     image_size: int = 64,
@@ -162,6 +263,12 @@ def build_skeletonnet(
     square_side: int = 5,
     mlp_units: Sequence[int] = (512, 256, 128, 3),
     input_channels: int = 3,
+    refinement: str = "none",
+    resolution: int = 32,
+    refine_width: int = 8,
+    refine_depth: int = 2,
+    feature_channels: int = 4,
+    stage: str = "joint",
     name: str = "skeletonnet",
 ) -> keras.Model:
     """Builds SkeletonNet's skeletal point generator.
@@ -177,11 +284,20 @@ def build_skeletonnet(
         square_side: grid samples per square side (side² per square).
         mlp_units: layers of each primitive's MLP; the last must be 3.
         input_channels: image channels.
+        refinement: ``none`` (points only), ``subvolume`` (local stream alone) or ``guided``
+            (global + local streams; see the module docstring).
+        resolution: side r of the refined skeletal volume (a multiple of 32).
+        refine_width: first-stage channels of the 3-D U-Nets (paper: 32).
+        refine_depth: poolings of the 3-D U-Nets.
+        feature_channels: channels of the image feature volume (``guided``).
+        stage: ``refine`` freezes the point generator; ``joint`` trains everything (ignored
+            without refinement).
         name: model name.
 
     Returns:
         A `keras.Model` from `[B, S, S, C]` to a dict of point sets `[B, P, 3]` in [-0.5, 0.5]³:
-        `curve` and `sheet` (``both``) or `points`.
+        `curve` and `sheet` (``both``) or `points`; with refinement also `volume` `[B, r, r, r, 1]`
+        (probability of the skeletal volume) and, for ``guided``, `coarse` `[B, r/4, r/4, r/4, 1]`.
     """
     if decoders not in DECODER_VARIANTS:
         raise ConfigError(f"unknown decoders {decoders!r}; expected one of {', '.join(DECODER_VARIANTS)}")
@@ -189,6 +305,13 @@ def build_skeletonnet(
         raise ConfigError(f"mlp_units must end with 3 (x, y, z); got {list(mlp_units)}")
     if image_size % 16:
         raise ConfigError(f"image_size must be a multiple of 16 (four poolings); got {image_size}")
+    if refinement not in REFINEMENTS:
+        raise ConfigError(f"unknown refinement {refinement!r}; expected one of {', '.join(REFINEMENTS)}")
+    if stage not in STAGES or (refinement == "none") != (stage == "points") and stage != "joint":
+        raise ConfigError(f"stage {stage!r} does not go with refinement {refinement!r}: stage points trains the "
+                          "decoders alone (refinement none); refine and joint need a refinement (subvolume or guided)")
+    if refinement != "none":
+        refine_geometry(resolution, refine_depth)  # validates before building anything
     image = keras.Input((image_size, image_size, input_channels), name="image")
     code = _encoder(image, width, latent)
     if decoders == "both":
@@ -219,5 +342,18 @@ def build_skeletonnet(
         x = layers.Dense(total * 3, activation="tanh", name="pointwise_out")(x)
         x = layers.Reshape((total, 3), name="points_flat")(x)
         outputs = {"points": layers.Rescaling(0.5, dtype="float32", name="points")(x)}
-    return keras.Model(image, outputs, name=name)
+    if refinement == "none":
+        return keras.Model(image, outputs, name=name)
+    generator = keras.Model(image, outputs)  # only to list the point generator's layers
+    points = outputs["points"] if "points" in outputs else \
+        layers.Concatenate(axis=1, name="skeletal_points")([outputs["curve"], outputs["sheet"]])
+    outputs.update(_refine(image, points, refinement, resolution, refine_width, refine_depth, feature_channels,
+                           width, latent))
+    model = keras.Model(image, outputs, name=name)
+    if stage == "refine":
+        frozen = {layer.name for layer in generator.layers}
+        for layer in model.layers:
+            if layer.name in frozen:
+                layer.trainable = False
+    return model
 

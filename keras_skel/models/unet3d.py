@@ -8,7 +8,7 @@ from keras import layers
 from keras_skel.models.unet import check_output, output_head
 from keras_skel.registry import MODELS
 
-__all__ = ["build_unet3d"]
+__all__ = ["build_unet3d", "unet3d_features"]
 
 
 def _conv_bn_relu(x, filters: int, name: str):
@@ -70,30 +70,44 @@ def build_unet3d(
         raise ValueError(f"convs_per_stage must be >= 1, got {convs_per_stage}")
     check_output(output_channels, output_activation)
     inputs = keras.Input(shape=(None, None, None, input_channels), name="images")
-    x = inputs
-    skips = []
-    for i in range(depth):
-        filters = min(base_filters * 2**i, max_filters)
-        for j in range(convs_per_stage):
-            x = _conv_bn_relu(x, filters, f"enc{i}_{j}")
-        x = layers.Identity(name=f"enc{i}_out")(x)
-        skips.append(x)
-        x = layers.MaxPooling3D(2, name=f"enc{i}_pool")(x)
-    for j in range(convs_per_stage):
-        x = _conv_bn_relu(x, min(base_filters * 2**depth, max_filters), f"bottleneck_{j}")
-
+    x, decoders = unet3d_features(inputs, base_filters, depth, max_filters, convs_per_stage)
     sides = {}
-    for i in reversed(range(depth)):
-        filters = min(base_filters * 2**i, max_filters)
-        x = layers.Conv3DTranspose(filters, 2, strides=2, padding="same", name=f"dec{i}_up")(x)
-        x = layers.Concatenate(name=f"dec{i}_concat")([x, skips[i]])
-        for j in range(convs_per_stage):
-            x = _conv_bn_relu(x, filters, f"dec{i}_{j}")
-        x = layers.Identity(name=f"dec{i}_out")(x)
-        if deep_supervision and i > 0:
-            sides[f"side_{i}"] = output_head(x, output_channels, output_activation, f"side_{i}", layers.Conv3D)
+    if deep_supervision:
+        for i in range(1, depth):
+            sides[f"side_{i}"] = output_head(decoders[i], output_channels, output_activation, f"side_{i}",
+                                             layers.Conv3D)
 
     probability = output_head(x, output_channels, output_activation, "probability", layers.Conv3D)
     if not deep_supervision or depth == 1:
         return keras.Model(inputs, probability, name=name)
     return keras.Model(inputs, {"probability": probability, **dict(sorted(sides.items()))}, name=name)
+
+
+def unet3d_features(x, base_filters: int = 8, depth: int = 3, max_filters: int = 128, convs_per_stage: int = 2,
+                    prefix: str = ""):
+    """The encoder-decoder body of `build_unet3d` on the tensor `x`, without a head.
+
+    Returns `(features, decoder_outputs)`: the last decoder stage's features (full resolution,
+    `base_filters` channels) and `{i: output of decoder stage i}`. Layers are named as in
+    `build_unet3d`, after `prefix`; spatial sides must be multiples of `2**depth`.
+    """
+    skips = []
+    for i in range(depth):
+        filters = min(base_filters * 2**i, max_filters)
+        for j in range(convs_per_stage):
+            x = _conv_bn_relu(x, filters, f"{prefix}enc{i}_{j}")
+        x = layers.Identity(name=f"{prefix}enc{i}_out")(x)
+        skips.append(x)
+        x = layers.MaxPooling3D(2, name=f"{prefix}enc{i}_pool")(x)
+    for j in range(convs_per_stage):
+        x = _conv_bn_relu(x, min(base_filters * 2**depth, max_filters), f"{prefix}bottleneck_{j}")
+    decoders = {}
+    for i in reversed(range(depth)):
+        filters = min(base_filters * 2**i, max_filters)
+        x = layers.Conv3DTranspose(filters, 2, strides=2, padding="same", name=f"{prefix}dec{i}_up")(x)
+        x = layers.Concatenate(name=f"{prefix}dec{i}_concat")([x, skips[i]])
+        for j in range(convs_per_stage):
+            x = _conv_bn_relu(x, filters, f"{prefix}dec{i}_{j}")
+        x = layers.Identity(name=f"{prefix}dec{i}_out")(x)
+        decoders[i] = x
+    return x, decoders

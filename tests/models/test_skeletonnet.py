@@ -5,7 +5,8 @@ import pytest
 from keras_skel.errors import ConfigError
 from keras_skel.losses.functional import laplacian_smoothness
 from keras_skel.models.skeletonnet import (DECODER_VARIANTS, build_skeletonnet, line_grid, line_neighbours,
-                                           skeletonnet_neighbours, square_grid, square_neighbours)
+                                           point_label_runs, refine_geometry, skeletonnet_neighbours, square_grid,
+                                           square_neighbours)
 
 TINY = dict(image_size=32, width=4, latent=8, mlp_units=(8, 3), lines=2, squares=3, line_samples=4, square_side=3)
 
@@ -54,3 +55,44 @@ def test_save_and_reload(tmp_path):
     model.save(tmp_path / "m.keras")
     restored = keras.saving.load_model(tmp_path / "m.keras", compile=False)
     np.testing.assert_allclose(restored(x)["points"], model(x)["points"], atol=1e-6)
+
+
+REFINE = dict(TINY, refine_width=2, feature_channels=2)
+
+
+@pytest.mark.parametrize("refinement", ["subvolume", "guided"])
+def test_refinement_outputs(refinement):
+    model = build_skeletonnet(refinement=refinement, resolution=32, **REFINE)
+    out = model(np.zeros((2, 32, 32, 3), "float32"))
+    assert tuple(out["volume"].shape) == (2, 32, 32, 32, 1)
+    assert ("coarse" in out) == (refinement == "guided")
+    if refinement == "guided":
+        assert tuple(out["coarse"].shape) == (2, 8, 8, 8, 1)
+    volume = keras.ops.convert_to_numpy(out["volume"])
+    assert volume.min() >= 0 and volume.max() <= 1
+    assert refine_geometry(64) == dict(resolution=64, points=32, coarse=16, features=8, core=8, halo=2, grid=4,
+                                       block=12)
+
+
+def test_stage_refine_freezes_the_point_generator():
+    points_only = build_skeletonnet(**TINY)
+    refine = build_skeletonnet(refinement="guided", resolution=32, stage="refine", **REFINE)
+    joint = build_skeletonnet(refinement="guided", resolution=32, stage="joint", **REFINE)
+    generator = {layer.name for layer in points_only.layers if layer.weights}
+    assert generator and all(not refine.get_layer(name).trainable for name in generator)
+    assert all(joint.get_layer(name).trainable for name in generator)
+    assert refine.get_layer("global_enc0_0_conv").trainable and refine.get_layer("volume_stem_conv").trainable
+    assert len(joint.trainable_weights) > len(refine.trainable_weights) > 0
+
+
+def test_refinement_arguments_are_checked():
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        build_skeletonnet(refinement="guided", resolution=48, **REFINE)
+    with pytest.raises(ConfigError, match="unknown refinement"):
+        build_skeletonnet(refinement="dense", **REFINE)
+    with pytest.raises(ConfigError, match="stage refine does not go with refinement 'none'|stage 'refine'"):
+        build_skeletonnet(stage="refine", **REFINE)
+    with pytest.raises(ConfigError, match="refine_depth 4"):
+        refine_geometry(32, depth=4)  # the 8³ blocks do not halve 4 times
+    assert point_label_runs("pointwise", 2, 2, 4, 2) == [[-1, 16]]
+    assert point_label_runs("squares", 2, 2, 4, 2) == [[1, 16]]

@@ -320,7 +320,8 @@ def _model_task(model: str) -> str | None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing report in --report.")
 def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad, overwrite, tta):
     """Score a model on a dataset folder: exact and tolerant skeleton F1 (for a thin-structure
-    run: Dice, clDice and Betti-number errors per class).
+    run: Dice, clDice and Betti-number errors per class; for a SkeletonNet on a volumes folder:
+    volume IoU, the quantize+dilate IoU of its points and their Chamfer distance).
 
     F1 is dataset-level (pixel counts summed over images); the per-image mean is shown beside
     it. Overlays: yellow correct, green missed, red extra.
@@ -329,6 +330,7 @@ def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad, overwr
     Example:
       keras-skel evaluate --model runs/unet --data data/test --tolerance 2 --report reports/unet
       keras-skel evaluate --model deepflux_natural --data data/natural_heldout --report reports/deepflux
+      keras-skel evaluate --model skeletonnet_synth --data data/volumes64_heldout
     """
     _quiet_tensorflow()
     task = _model_task(model)
@@ -345,6 +347,20 @@ def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad, overwr
             click.echo(f"report: {Path(report_dir) / 'report.json'}, PR curve: {Path(report_dir) / 'pr_curve.png'}")
         return
     tolerance = 2.0 if tolerance is None else tolerance
+    if task == "volumes":
+        if skip_bad or tta or threshold is not None or report_dir:
+            raise click.UsageError("--skip-bad, --tta, --threshold and --report are options of 2-D skeleton models")
+        import json
+
+        from keras_skel.data.volumes import load_volumes_folder
+        from keras_skel.skeletal_points import evaluate_predictor, load_points_predictor
+
+        scores = evaluate_predictor(load_points_predictor(model), load_volumes_folder(data_dir)[1])
+        volume = f"volume IoU {scores['iou']:.4f}, " if "iou" in scores else ""
+        click.echo(f"{model} on {data_dir} ({scores['count']} views): {volume}quantize+dilate IoU of its points "
+                   f"{scores['iou_quantize']:.4f}, Chamfer distance {scores['cd']:.6f} (mean squared, unit cube)")
+        click.echo(json.dumps(scores))
+        return
     if task == "thin":
         from keras_skel.segmentation import evaluate_folder, format_segmentation_report
 

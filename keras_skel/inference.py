@@ -489,7 +489,9 @@ def load(spec: Any = "classical", threshold: float | None = None, tta: bool = Fa
             have it baked in at export (`keras-skel export --tta`).
 
     Returns:
-        A `Skeletonizer` (for a natural-image model, a `detection.SkeletonDetector`).
+        A `Skeletonizer` (for a natural-image model, a `detection.SkeletonDetector`; for a
+        SkeletonNet, a `skeletal_points.SkeletalPointsPredictor`, whose `predict(image)` gives
+        points, labels and the skeletal volume).
 
     Raises:
         ModelNotFoundError: the spec does not resolve to a model.
@@ -527,8 +529,12 @@ def load(spec: Any = "classical", threshold: float | None = None, tta: bool = Fa
             raise ConfigError("test-time augmentation is for binary-shape models, not natural-image (DeepFlux) ones")
         return load_detector(spec, threshold)
     if task == "volumes":
-        raise ConfigError(f"{spec} is a SkeletonNet (task volumes) point-set model: `load`/`predict`/`evaluate` do "
-                          "not run those yet (keras_skel.skeletal_points.evaluate_points scores them)")
+        if tta or threshold is not None:
+            raise ConfigError(f"{spec} is a SkeletonNet (task volumes): no threshold override or test-time "
+                              "augmentation (its volume threshold is the one chosen on validation)")
+        from keras_skel.skeletal_points import load_points_predictor
+
+        return load_points_predictor(spec)
     if text.startswith(("http://", "https://")):
         from keras_skel.serving.client import RestSkeletonizer
 

@@ -135,3 +135,34 @@ def test_deepflux_twins_match(deepflux):
     twin = keras_twin.detect(image)
     np.testing.assert_allclose(twin["flux"], reference["flux"], atol=1e-4)
     np.testing.assert_array_equal(twin["skeleton"], reference["skeleton"])
+
+
+@pytest.fixture(scope="module")
+def skeletonnet():
+    if not (ROOT / "skeletonnet_synth" / "1").is_dir():
+        pytest.skip("no shipped skeletonnet_synth in this checkout")
+    from keras_skel.skeletal_points import load_points_predictor
+
+    return load_points_predictor("skeletonnet_synth")
+
+
+def test_skeletonnet_card_and_scores(skeletonnet):
+    card = read_model_card(ROOT / "skeletonnet_synth" / "1")
+    assert card["task"] == "volumes" and card["refinement"] == "guided" and card["stage"] == "joint"
+    assert card["threshold"] == skeletonnet.threshold and card["resolution"] == skeletonnet.resolution
+    assert card["training_command"].startswith("keras-skel train skeletonnet_synth")
+    scores = card["scores"]["volumes64_heldout"]
+    assert scores["count"] >= 90 and scores["iou"] > scores["iou_quantize"]
+
+
+def test_skeletonnet_beats_quantize_dilate_on_fresh_objects(skeletonnet):
+    """Re-measured on objects of a seed no training, validation or card set used."""
+    from keras_skel.data.volumes import make_volume_sample
+    from keras_skel.skeletal_points import evaluate_predictor
+
+    samples = []
+    for i in range(6):
+        s = make_volume_sample(783, i, resolution=32, image_size=64, views=2)
+        samples.append(dict(images=s.images, skeleton_points=s.skeleton_points, skeletal_volume=s.skeletal_volume))
+    scores = evaluate_predictor(skeletonnet, samples)
+    assert scores["count"] == 12 and scores["iou"] > scores["iou_quantize"]

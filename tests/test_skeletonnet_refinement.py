@@ -208,6 +208,10 @@ def test_export_fresh_process_and_saved_model_cli(runs, volumes_dir, tmp_path):
     assert "volume_mask" in run.stdout and "point_labels" in run.stdout
     with pytest.raises(ConfigError, match="SavedModels only"):
         export_run(runs["joint"].run_dir, "sk_tiny", root=tmp_path / "models", tflite=True)
+    scored = CliRunner().invoke(cli, ["evaluate", "--model", str(result.saved_model), "--data", str(volumes_dir)])
+    assert scored.exit_code == 0, scored.output
+    scores = json.loads(scored.output.strip().splitlines()[-1])
+    assert scores == pytest.approx(card["scores"][volumes_dir.name])  # the card's scores, recomputed
 
 
 def test_predictor_refuses_other_models_and_bad_images(runs):

@@ -210,12 +210,6 @@ def refine_geometry(resolution: int, depth: int = 2) -> dict:
     return geometry
 
 
-def _conv3d_bn_relu(x, filters: int, name: str):
-    x = layers.Conv3D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    return layers.Activation("relu", name=f"{name}_relu")(x)
-
-
 def _refine(image, points, refinement: str, resolution: int, width: int, depth: int, feature_channels: int,
             encoder_width: int, latent: int) -> dict:
     from keras_skel.models.unet3d import unet3d_features
@@ -244,9 +238,9 @@ def _refine(image, points, refinement: str, resolution: int, width: int, depth: 
         local_in = layers.Concatenate(name="local_inputs")([u_in, guide])
     blocks = SubvolumeSplit(g["core"], g["halo"], name="subvolumes")(local_in)
     x, _ = unet3d_features(blocks, width, depth, prefix="local_")
-    x = layers.Conv3DTranspose(width, 2, strides=2, name="local_upsample")(x)
-    x = _conv3d_bn_relu(x, width, "local_up")
-    x = layers.Conv3D(1, 1, activation="sigmoid", dtype="float32", name="local_volume")(x)
+    # The super-resolving last layer is a stride-2 transposed conv straight to the output, as the
+    # paper's local stream ends (its fifth deconvolution gives the 2 class maps).
+    x = layers.Conv3DTranspose(1, 2, strides=2, activation="sigmoid", dtype="float32", name="local_volume")(x)
     outputs["volume"] = SubvolumeMerge(g["grid"], g["core"], g["halo"], scale=2, dtype="float32", name="volume")(x)
     return outputs
 

@@ -21,7 +21,8 @@ import numpy as np
 from keras_skel.errors import ConfigError
 
 __all__ = ["SkeletalPointsPredictor", "load_points_predictor", "predict_volume_files", "ply_text", "obj_text",
-           "mesh_of", "fit_viewpoint", "model_outputs", "volume_losses", "predict_points", "evaluate_points", "skeletonnet_run_record",
+           "mesh_of", "fit_viewpoint", "model_outputs", "volume_losses", "predict_points", "evaluate_points",
+           "skeletonnet_run_record",
            "model_params", "union_points", "VOLUME_THRESHOLDS", "evaluate_predictor"]
 
 VOLUME_THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))

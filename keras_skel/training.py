@@ -735,5 +735,6 @@ def _finish_task_run(cfg, run_dir: Path, model, splits, history, train_seconds: 
         return TrainResult(run_dir, info["threshold"], None, val["skeleton"]["f1"], train_seconds,
                            metrics["epochs_this_session"], val_scores=val)
     if cfg.task == "volumes":
-        return TrainResult(run_dir, float(info.get("threshold", 0.0)), None, None, train_seconds, metrics["epochs_this_session"], val_scores=val)
+        return TrainResult(run_dir, float(info.get("threshold", 0.0)), None, None, train_seconds,
+                           metrics["epochs_this_session"], val_scores=val)
     return TrainResult(run_dir, 0.5, None, None, train_seconds, metrics["epochs_this_session"], val_scores=val)

@@ -162,7 +162,7 @@ def test_skeletonnet_beats_quantize_dilate_on_fresh_objects(skeletonnet):
 
     samples = []
     for i in range(6):
-        s = make_volume_sample(783, i, resolution=32, image_size=64, views=2)
+        s = make_volume_sample(783, i, resolution=skeletonnet.resolution, image_size=64, views=2)
         samples.append(dict(images=s.images, skeleton_points=s.skeleton_points, skeletal_volume=s.skeletal_volume))
     scores = evaluate_predictor(skeletonnet, samples)
     assert scores["count"] == 12 and scores["iou"] > scores["iou_quantize"]

@@ -46,7 +46,8 @@ from keras_skel.data.thin import _atomic_write, _png_writer
 from keras_skel.errors import ConfigError, DataError
 
 __all__ = ["CURVE", "SHEET", "VOLUME_FAMILIES", "Rod", "Slab", "Disk", "Torus", "VolumeSample", "make_object",
-           "make_volume_sample", "render", "voxelize", "skeletal_volume", "ground_truth_volume", "pca_labels", "union_sdf",
+           "make_volume_sample", "render", "voxelize", "skeletal_volume", "ground_truth_volume", "pca_labels",
+           "union_sdf",
            "family_of_volume", "write_volumes_dataset", "load_volumes_folder", "project"]
 
 CURVE, SHEET = 0, 1

@@ -11,7 +11,8 @@ import tensorflow as tf
 from keras_skel.ops.padding import crop_to, pad_to_multiple
 from keras_skel.ops.postprocess import probability_to_skeleton
 
-__all__ = ["skeletal_outputs", "probability_of", "skeletonize_images", "decode_binary_png", "make_png_fn", "detect_skeletons",
+__all__ = ["skeletal_outputs", "probability_of", "skeletonize_images", "decode_binary_png", "make_png_fn",
+           "detect_skeletons",
            "natural_raw_outputs", "skeletons_from_outputs",
            "decode_rgb_png", "make_natural_png_fn"]
 

@@ -55,7 +55,8 @@ from keras_skel.layers.residual import ResidualBlock
 from keras_skel.layers.subvolumes import SubvolumeMerge, SubvolumeSplit
 from keras_skel.registry import MODELS
 
-__all__ = ["DECODER_VARIANTS", "REFINEMENTS", "STAGES", "build_skeletonnet", "refine_geometry", "line_grid", "square_grid", "line_neighbours",
+__all__ = ["DECODER_VARIANTS", "REFINEMENTS", "STAGES", "build_skeletonnet", "refine_geometry",
+           "line_grid", "square_grid", "line_neighbours",
            "square_neighbours", "skeletonnet_neighbours", "point_label_runs"]
 
 DECODER_VARIANTS = ("both", "lines", "squares", "shared", "pointwise")
@@ -211,10 +212,14 @@ def refine_geometry(resolution: int, depth: int = 2) -> dict:
 
 
 def _refine(image, points, refinement: str, resolution: int, width: int, depth: int, feature_channels: int,
-            encoder_width: int, latent: int) -> dict:
+            encoder_width: int, latent: int, volume_prior: float | None) -> dict:
     from keras_skel.models.unet3d import unet3d_features
 
     g = refine_geometry(resolution, depth)
+    # Heads start at the prior occupancy (RetinaNet's prior init) instead of 0.5: V* fills ~1-4 %
+    # of the grid, and from 0.5 the first hundreds of steps only learn "mostly empty".
+    bias = "zeros" if volume_prior is None else keras.initializers.Constant(
+        float(np.log(volume_prior / (1.0 - volume_prior))))
     u_in = Point2Voxel(g["points"], name="point2voxel")(points)  # [B, r', r', r', 1]
     outputs = {}
     local_in = u_in
@@ -233,14 +238,16 @@ def _refine(image, points, refinement: str, resolution: int, width: int, depth: 
         down = layers.MaxPooling3D(2, name="point2voxel_down")(u_in)  # U_in↓, [B, r/4, ...]
         x = layers.Concatenate(name="global_inputs")([down, layers.UpSampling3D(2, name="volume_features_up")(f)])
         x, _ = unet3d_features(x, width, depth, prefix="global_")
-        outputs["coarse"] = layers.Conv3D(1, 1, activation="sigmoid", dtype="float32", name="coarse")(x)
+        outputs["coarse"] = layers.Conv3D(1, 1, activation="sigmoid", dtype="float32", bias_initializer=bias,
+                                          name="coarse")(x)
         guide = layers.UpSampling3D(2, name="coarse_up")(outputs["coarse"])
         local_in = layers.Concatenate(name="local_inputs")([u_in, guide])
     blocks = SubvolumeSplit(g["core"], g["halo"], name="subvolumes")(local_in)
     x, _ = unet3d_features(blocks, width, depth, prefix="local_")
     # The super-resolving last layer is a stride-2 transposed conv straight to the output, as the
     # paper's local stream ends (its fifth deconvolution gives the 2 class maps).
-    x = layers.Conv3DTranspose(1, 2, strides=2, activation="sigmoid", dtype="float32", name="local_volume")(x)
+    x = layers.Conv3DTranspose(1, 2, strides=2, activation="sigmoid", dtype="float32", bias_initializer=bias,
+                               name="local_volume")(x)
     outputs["volume"] = SubvolumeMerge(g["grid"], g["core"], g["halo"], scale=2, dtype="float32", name="volume")(x)
     return outputs
 
@@ -262,6 +269,7 @@ def build_skeletonnet(
     refine_width: int = 8,
     refine_depth: int = 2,
     feature_channels: int = 4,
+    volume_prior: float | None = None,
     stage: str = "joint",
     name: str = "skeletonnet",
 ) -> keras.Model:
@@ -284,6 +292,8 @@ def build_skeletonnet(
         refine_width: first-stage channels of the 3-D U-Nets (paper: 32).
         refine_depth: poolings of the 3-D U-Nets.
         feature_channels: channels of the image feature volume (``guided``).
+        volume_prior: initial output probability of the volume heads (their bias is its logit;
+            e.g. 0.02, about V*'s occupancy); None: bias 0 (probability 0.5).
         stage: ``refine`` freezes the point generator; ``joint`` trains everything (ignored
             without refinement).
         name: model name.
@@ -306,6 +316,8 @@ def build_skeletonnet(
                           "decoders alone (refinement none); refine and joint need a refinement (subvolume or guided)")
     if refinement != "none":
         refine_geometry(resolution, refine_depth)  # validates before building anything
+    if volume_prior is not None and not 0 < volume_prior < 1:
+        raise ConfigError(f"volume_prior must be in (0, 1) or None; got {volume_prior}")
     image = keras.Input((image_size, image_size, input_channels), name="image")
     code = _encoder(image, width, latent)
     if decoders == "both":
@@ -342,7 +354,7 @@ def build_skeletonnet(
     points = outputs["points"] if "points" in outputs else \
         layers.Concatenate(axis=1, name="skeletal_points")([outputs["curve"], outputs["sheet"]])
     outputs.update(_refine(image, points, refinement, resolution, refine_width, refine_depth, feature_channels,
-                           width, latent))
+                           width, latent, volume_prior))
     model = keras.Model(image, outputs, name=name)
     if stage == "refine":
         frozen = {layer.name for layer in generator.layers}

@@ -70,6 +70,9 @@ def test_refinement_outputs(refinement):
         assert tuple(out["coarse"].shape) == (2, 8, 8, 8, 1)
     volume = keras.ops.convert_to_numpy(out["volume"])
     assert volume.min() >= 0 and volume.max() <= 1
+    primed = build_skeletonnet(refinement=refinement, resolution=32, volume_prior=0.02, **REFINE)
+    start = keras.ops.convert_to_numpy(primed(np.zeros((1, 32, 32, 3), "float32"))["volume"])
+    assert abs(start.mean() - 0.02) < 0.01  # the heads' bias is the prior's logit
     assert refine_geometry(64) == dict(resolution=64, points=32, coarse=16, features=8, core=8, halo=2, grid=4,
                                        block=12)
 
@@ -94,5 +97,7 @@ def test_refinement_arguments_are_checked():
         build_skeletonnet(stage="refine", **REFINE)
     with pytest.raises(ConfigError, match="refine_depth 4"):
         refine_geometry(32, depth=4)  # the 8³ blocks do not halve 4 times
+    with pytest.raises(ConfigError, match="volume_prior"):
+        build_skeletonnet(refinement="guided", resolution=32, volume_prior=1.5, **REFINE)
     assert point_label_runs("pointwise", 2, 2, 4, 2) == [[-1, 16]]
     assert point_label_runs("squares", 2, 2, 4, 2) == [[1, 16]]

@@ -21,7 +21,9 @@ Resumable: runs (`OUT/<row>/`, finished when their `metrics.json` exists) and sc
 `--heldout`; made with the recipe's commands when missing).
 
 Usage:
-    python tools/compare_refinement.py --out runs/skeletonnet_table2 [--set train.epochs=2 ...]
+    python tools/compare_refinement.py --out runs/skeletonnet_table2_r64      # r = 64, the shipped model
+    python tools/compare_refinement.py --out runs/skeletonnet_table2 --resolution 32 --joint-epochs 10 \
+        --set train.epochs=30 --set model.params.volume_prior=null           # r = 32
 """
 
 from __future__ import annotations
@@ -122,9 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=64, help="rendering size")
     parser.add_argument("--data-resolution", type=int, default=64, help="V* size of missing folders")
     parser.add_argument("--views", type=int, default=3)
-    parser.add_argument("--resolution", type=int, default=32, help="refined volume side (a multiple of 32)")
+    parser.add_argument("--resolution", type=int, default=64, help="refined volume side (a multiple of 32)")
     parser.add_argument("--points-epochs", type=int, default=40)
-    parser.add_argument("--joint-epochs", type=int, default=10)
+    parser.add_argument("--joint-epochs", type=int, default=6)
     parser.add_argument("--joint-lr", type=float, default=1e-4)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="extra override (key=value) of the refinement rows")

@@ -233,12 +233,16 @@ class SkeletalPointsPredictor:
         return out
 
 
+def _border_colour(image: np.ndarray) -> np.ndarray:
+    """Median colour of the image's outermost pixels (the renderings' plain background)."""
+    return np.median(np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]]), axis=0)
+
+
 def _pad_square(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     if h == w:
         return image
-    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
-    colour = np.median(border, axis=0)
+    colour = _border_colour(image)
     side = max(h, w)
     out = np.empty((side, side, 3), np.float32)
     out[:] = colour
@@ -337,8 +341,7 @@ def fit_viewpoint(image: np.ndarray, points: np.ndarray) -> tuple[float, float, 
 
     image = np.asarray(image, np.float32)
     size = image.shape[0]
-    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
-    silhouette = np.abs(image - np.median(border, axis=0)).max(axis=-1) > 0.08
+    silhouette = np.abs(image - _border_colour(image)).max(axis=-1) > 0.08
     silhouette = ndimage.binary_dilation(silhouette, iterations=max(1, size // 64))
     best = (0.0, 0.0, -1.0)
     for elevation in np.radians(np.arange(0, 61, 5)):

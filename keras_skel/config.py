@@ -62,7 +62,10 @@ class DataConfig:
     `synthetic_natural` (fresh composites, `split` train/heldout/all) or `natural_folder`
     (`train_dir` with images/ and skeletons/, from `data synth --task natural` or `data
     convert`); `target` is `flux` (the context flux of radius `flux_radius`, DeepFlux) or
-    `binary` (the skeleton dilated by `flux_radius`, the classification baseline).
+    `binary` (the skeleton dilated by `flux_radius`, the classification baseline);
+    `colour_augment` is the strength of the photometric augmentation of the RGB inputs
+    (`data.augment.random_colour`: channel order, inversion, hue, saturation, contrast,
+    brightness, grey; 0 = off).
 
     3-D skeletal points (`task: volumes`, SkeletonNet): `source` is `volumes_folder`
     (`train_dir` from `data synth --task volumes`; split by object), `image_size` the renderings'
@@ -88,6 +91,7 @@ class DataConfig:
     structure: str = "mixed"
     tube_radius: int = 2
     flux_radius: int = 7
+    colour_augment: float = 0.0
     points: int = 1024
 
 
@@ -335,6 +339,10 @@ def _check_values(cfg: Config, origin: str) -> None:
             and cfg.data.image_size[0] != cfg.data.image_size[1]):
         problems.append(f"data.image_size must be square when data.augment is on (90° rotations), "
                         f"got {list(cfg.data.image_size)}")
+    if not 0 <= cfg.data.colour_augment <= 1:
+        problems.append(f"data.colour_augment is a strength in [0, 1], got {cfg.data.colour_augment}")
+    if cfg.data.colour_augment and cfg.task != "natural":
+        problems.append(f"data.colour_augment is for RGB inputs (task natural), not task {cfg.task}")
     if not 0 < cfg.data.val_fraction < 1:
         problems.append(f"data.val_fraction must be in (0, 1), got {cfg.data.val_fraction}")
     if cfg.data.val_count < 1:

@@ -37,18 +37,19 @@ class SkeletonDetector:
         fn: the detection function (`export.graph.detect_skeletons` around a Keras model, a
             SavedModel's `serving_default`, ...).
         output: `flux` or `binary` (what the model predicts).
-        threshold: the flux magnitude threshold λ, or the probability threshold.
+        threshold: the flux magnitude threshold λ, or the probability threshold (None when
+            it is not known here: a model served over REST, whose graph has it baked in).
         name: shown in reports.
         fixed_size: `(H, W)` a fixed-size model (TFLite) takes; other sizes are refused.
     """
 
     task = "natural"
 
-    def __init__(self, fn, output: str, threshold: float, name: str = "model",
+    def __init__(self, fn, output: str, threshold: float | None, name: str = "model",
                  fixed_size: tuple[int, int] | None = None):
         self.fn = fn
         self.output = output
-        self.threshold = float(threshold)
+        self.threshold = None if threshold is None else float(threshold)
         self.name = name
         self.fixed_size = fixed_size
 
@@ -124,6 +125,37 @@ def _tflite_detector(path: Path, card: dict) -> SkeletonDetector:
                             fixed_size=size)
 
 
+def _served_task(url: str) -> str | None:
+    """The task of a model served over TF Serving's REST API, read off its `serving_default`
+    signature: `natural` (RGB images → skeleton, flux or probability, confidence), `volumes`
+    (images → points), None for the binary-shape models (images → skeleton, probability)."""
+    from keras_skel.serving.client import RestClient
+
+    inputs, outputs = RestClient(url).signature("serving_default")
+    images = inputs.get("images")
+    if "points" in outputs:
+        return "volumes"
+    if images is not None and images.shape and images.shape[-1] == 3 and "confidence" in outputs:
+        return "natural"
+    return None
+
+
+def _rest_detector(url: str, threshold: float | None) -> SkeletonDetector:
+    from keras_skel.serving.client import RestClient
+
+    if threshold is not None:
+        raise ConfigError(f"{url} is a served model: its threshold is baked into the exported graph; evaluate the "
+                          "training run to try another")
+    client = RestClient(url)
+    _, outputs = client.signature("serving_default")
+
+    def fn(images):
+        # Columnar format: the whole batch as one tensor; every output comes back as an array.
+        return client.predict(inputs=np.asarray(images, np.float32), signature_name="serving_default")
+
+    return SkeletonDetector(fn, "flux" if "flux" in outputs else "binary", None, name=client.base_url)
+
+
 def _resolve(spec: str | Path) -> tuple[str, Path]:
     """`(kind, path)` of a model spec: `keras` (run dir or .keras), `saved_model`, `tflite`."""
     from keras_skel.inference import _latest_version, model_search_path
@@ -163,10 +195,13 @@ def _info(kind: str, path: Path) -> dict:
 
 def model_task(spec: Any) -> str | None:
     """The task (`shapes`, `thin`, `natural`, ...) a model spec's record names, or None when
-    it names none or the spec is no local model (classical, URLs, loaded objects)."""
-    if not isinstance(spec, (str, os.PathLike)) or str(spec) == "classical" or str(spec).startswith(("http://",
-                                                                                                    "https://")):
+    it names none or the spec is no model file (classical, loaded objects). For a TF Serving
+    URL the served signature tells (`natural`, `volumes`, else None); an unreachable server
+    raises `ServingError`."""
+    if not isinstance(spec, (str, os.PathLike)) or str(spec) == "classical":
         return None
+    if str(spec).startswith(("http://", "https://")):
+        return _served_task(str(spec))
     try:
         kind, path = _resolve(spec)
         return _info(kind, path).get("task")
@@ -176,12 +211,19 @@ def model_task(spec: Any) -> str | None:
 
 def load_detector(spec: str | Path, threshold: float | None = None) -> SkeletonDetector:
     """A `SkeletonDetector` from a natural run dir, `.keras` file (beside its `model.json`),
-    exported SavedModel, `.tflite` file or shipped model name.
+    exported SavedModel, `.tflite` file, shipped model name or TF Serving REST URL
+    (`http://HOST:PORT/v1/models/NAME`: the served graph does all the work).
 
     Raises:
         ModelNotFoundError: the spec is no model.
         ConfigError: the model is not a natural-image one.
+        ServingError: the server of a URL cannot be reached.
     """
+    if str(spec).startswith(("http://", "https://")):
+        if _served_task(str(spec)) != "natural":
+            raise ConfigError(f"{spec} serves no natural-image (DeepFlux) model: its serving_default does not take "
+                              "RGB images to a skeleton and confidence")
+        return _rest_detector(str(spec), threshold)
     kind, path = _resolve(spec)
     info = _info(kind, path)
     if info.get("task") != "natural":

@@ -157,7 +157,8 @@ def build_ensemble(models: Sequence, name: str = "ensemble"):
     for k, member in enumerate(members, start=1):
         wrapped = keras.Model(member.inputs, member.output, name=f"member_{k}")
         outputs.append(wrapped(inputs))
-    probability = outputs[0] if len(outputs) == 1 else keras.layers.Average(name="probability", dtype="float32")(outputs)
+    probability = (outputs[0] if len(outputs) == 1
+                   else keras.layers.Average(name="probability", dtype="float32")(outputs))
     return keras.Model(inputs, probability, name=name)
 
 

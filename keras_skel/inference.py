@@ -23,7 +23,8 @@ from keras_skel.export.tflite import QUANTIZATIONS
 
 __all__ = ["Prediction", "Skeletonizer", "ClassicalSkeletonizer", "KerasSkeletonizer",
            "SavedModelSkeletonizer", "TFLiteSkeletonizer", "load", "skeletonize", "as_binary",
-           "model_search_path", "find_keras_file", "tiled_probability", "skeleton_from_probability", "MODEL_INFO_FILE", "DEFAULT_THRESHOLD"]
+           "model_search_path", "find_keras_file", "tiled_probability", "skeleton_from_probability",
+           "MODEL_INFO_FILE", "DEFAULT_THRESHOLD"]
 
 MODEL_INFO_FILE = "model.json"
 # File-name suffixes of quantized TFLite variants: `<name>_<variant>.tflite`.
@@ -250,7 +251,8 @@ class SavedModelSkeletonizer(Skeletonizer):
         if self.max_size is not None and max(binary.shape) > self.max_size:
             # Too large to run whole (attention memory): overlapping tiles, post-processed here.
             probability = tiled_probability(
-                lambda tile: self._fn(images=tile.astype(np.float32)[None, :, :, None])["probability"].numpy()[0, :, :, 0],
+                lambda tile: self._fn(images=tile.astype(np.float32)[None, :, :, None])["probability"].numpy()[
+                    0, :, :, 0],
                 binary, (self.max_size, self.max_size), TILE_OVERLAP)
             return Prediction(skeleton_from_probability(probability, self.threshold, self.prune_length,
                                                         self.gate_radius, binary), probability)

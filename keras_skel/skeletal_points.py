@@ -261,6 +261,11 @@ def load_points_predictor(spec) -> SkeletalPointsPredictor:
     """
     from keras_skel.detection import _info, _resolve
 
+    if str(spec).startswith(("http://", "https://")):
+        raise ConfigError(f"{spec} is a served SkeletonNet: keras-skel reads SkeletonNet models from files only (a "
+                          "run dir, .keras file, SavedModel or shipped name); call the REST API directly "
+                          "(keras_skel.serving.client.RestClient(url).predict(inputs=images) gives points, "
+                          "point_labels, volume and volume_mask)")
     kind, path = _resolve(spec)
     info = _info(kind, path)
     if info.get("task") != "volumes":

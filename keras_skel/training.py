@@ -505,7 +505,8 @@ def _natural_datasets(cfg, splits):
 
     target_fn = natural_target_fn(cfg.data.target, cfg.data.flux_radius)
     train_ds = training_pipeline(splits.train, cfg.data.image_size, cfg.data.batch_size, cfg.seed, cfg.data.augment,
-                                 cfg.data.input_noise_std, splits.train_shuffle, image_channels=3, target_fn=target_fn)
+                                 cfg.data.input_noise_std, splits.train_shuffle, image_channels=3, target_fn=target_fn,
+                                 colour_strength=cfg.data.colour_augment)
     val_samples = [(image, skeleton) for _, image, skeleton in splits.val]
     val_ds = evaluation_pipeline(val_samples, cfg.data.image_size, cfg.data.batch_size, image_channels=3,
                                  target_fn=target_fn)

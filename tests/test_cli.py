@@ -82,7 +82,8 @@ def test_empty_folder_is_a_clear_error(tmp_path):
     (tmp_path / "skeletons").mkdir()
     r = CliRunner().invoke(cli, ["evaluate", "--model", "classical", "--data", str(tmp_path)])
     assert r.exit_code == 2 and "error:" in r.output and "shapes" in r.output
-    r = CliRunner().invoke(cli, ["predict", "--model", "classical", str(tmp_path / "shapes"), "--out", str(tmp_path / "o")])
+    r = CliRunner().invoke(cli, ["predict", "--model", "classical", str(tmp_path / "shapes"), "--out",
+                                 str(tmp_path / "o")])
     assert r.exit_code == 2 and "error:" in r.output
 
 

@@ -230,6 +230,11 @@ def test_config_checks():
         load_config("unet_tiny", ["data.target=flux"])
     with pytest.raises(ConfigError, match="for task natural"):
         load_config("unet_tiny", ["data.source=natural_folder"])
+    with pytest.raises(ConfigError, match="colour_augment is for RGB inputs"):
+        load_config("unet_tiny", ["data.colour_augment=0.5"])
+    with pytest.raises(ConfigError, match=r"strength in \[0, 1\]"):
+        load_config("deepflux_tiny", ["data.colour_augment=2"])
+    assert load_config("deepflux_tiny", ["data.colour_augment=0.7"]).data.colour_augment == 0.7
 
 
 def test_python_api_dispatches_natural_models(natural_run):
@@ -265,6 +270,47 @@ def test_rest_server_serves_the_natural_model(natural_run):
     expected = load_detector(exported.saved_model).fn(image)
     np.testing.assert_array_equal(np.array([r["skeleton"] for r in rows], np.uint8), expected["skeleton"].numpy())
     np.testing.assert_allclose(np.array([r["flux"] for r in rows], np.float32), expected["flux"].numpy(), atol=1e-6)
+
+
+def test_served_natural_model_through_load_predict_and_evaluate(natural_run, tmp_path):
+    """`keras_skel.load(URL)` and `predict` / `evaluate --model URL` talk to a served DeepFlux
+    model (RGB in, the served graph's skeleton out), equal to the SavedModel in process."""
+    import keras_skel
+    from keras_skel.serving.server import start_server
+
+    _, _, exported = natural_run
+    handle = start_server(exported.saved_model.parent.parent, port=0, threads=2)
+    url = handle.url + "/v1/models/flux"
+    try:
+        assert model_task(url) == "natural"
+        served = keras_skel.load(url)
+        local = load_detector(exported.saved_model)
+        assert served.task == "natural" and served.output == "flux" and served.threshold is None
+        for image in _images():  # sizes that are not multiples of the stride
+            got, want = served.detect(image), local.detect(image)
+            np.testing.assert_array_equal(got["skeleton"], want["skeleton"])
+            np.testing.assert_allclose(got["flux"], want["flux"], atol=1e-6)
+        assert _images()[0].shape[:2] == served.skeletonize((_images()[0] * 255).astype(np.uint8)).shape
+        with pytest.raises(ConfigError, match="baked into the exported graph"):
+            keras_skel.load(url, threshold=0.3)
+
+        data = tmp_path / "data"
+        write_natural_dataset(data, 2, (64, 64), seed=6, split="heldout", progress=False)
+        runner = CliRunner()
+        done = runner.invoke(cli, ["predict", "--model", url, str(data / "images"), "--out", str(tmp_path / "p"),
+                                   "--overlay"])
+        assert done.exit_code == 0, done.output
+        written = cv2.imread(str(tmp_path / "p" / "000001.png"), cv2.IMREAD_UNCHANGED)
+        image = cv2.imread(str(data / "images" / "000001.png"))[..., ::-1] / np.float32(255)
+        np.testing.assert_array_equal(written > 0, local.detect(image)["skeleton"] > 0)
+        assert (tmp_path / "p" / "000001_flux.png").is_file()
+        via_url = runner.invoke(cli, ["evaluate", "--model", url, "--data", str(data)])
+        in_process = runner.invoke(cli, ["evaluate", "--model", str(exported.saved_model), "--data", str(data)])
+        assert via_url.exit_code == 0 and in_process.exit_code == 0, via_url.output + in_process.output
+        score = lambda out: out[out.index("skeleton F1"):]  # noqa: E731  (the model name differs)
+        assert score(via_url.output) == score(in_process.output)
+    finally:
+        handle.stop()
 
 
 def test_predict_refuses_to_write_over_its_inputs(natural_run, tmp_path):

@@ -109,7 +109,8 @@ def test_killed_run_resumes_from_backup(tmp_path):
 
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    out = subprocess.run(_train_cmd(tmp_path / "run", "--set", "train.strategy=mirrored", "--set", "train.cpu_devices=2",
+    out = subprocess.run(_train_cmd(tmp_path / "run", "--set", "train.strategy=mirrored", "--set",
+                                    "train.cpu_devices=2",
                                     "--set", "train.epochs=1"), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["replicas"] == 2

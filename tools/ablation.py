@@ -171,7 +171,7 @@ def run_row(name: str, out: Path, sets: dict[str, Path]) -> dict:
 
 
 def table(rows: list[dict], classical: dict, count: int) -> str:
-    lines = [f"| row | change | clean exact | clean 2 px | noisy exact | noisy 2 px | training |",
+    lines = ["| row | change | clean exact | clean 2 px | noisy exact | noisy 2 px | training |",
              "|---|---|---|---|---|---|---|"]
     lines.append(f"| classical | skeletonize + prune (baseline) | {classical['clean']['exact']:.3f} | "
                  f"{classical['clean']['2px']:.3f} | {classical['noisy']['exact']:.3f} | "

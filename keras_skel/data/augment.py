@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["d4_transform", "random_d4", "random_fit", "add_input_noise"]
+__all__ = ["d4_transform", "random_d4", "random_fit", "add_input_noise", "random_colour"]
 
 
 def d4_transform(x: tf.Tensor, k: tf.Tensor, flip: tf.Tensor) -> tf.Tensor:
@@ -57,3 +57,30 @@ def random_fit(image: tf.Tensor, target: tf.Tensor, size: tuple[int, int],
 def add_input_noise(image: tf.Tensor, std: float, seed: tf.Tensor) -> tf.Tensor:
     """Adds Gaussian noise of standard deviation `std` to the input (not the target)."""
     return image + std * tf.random.stateless_normal(tf.shape(image), seed=seed, dtype=image.dtype)
+
+
+def random_colour(image: tf.Tensor, seed: tf.Tensor, strength: float = 1.0) -> tf.Tensor:
+    """Photometric augmentation of an RGB image in [0, 1] (`[H, W, 3]`), for natural images.
+
+    A random permutation of the colour channels, inversion (probability 0.2 × `strength`),
+    hue shift (up to ±0.5 × `strength` of the colour circle), saturation ×[1 − 0.7s, 1 + 0.7s],
+    contrast ×[1 − 0.5s, 1 + 0.5s], brightness ±0.15s and, with probability 0.1 × `strength`,
+    grey: it multiplies the looks of a fixed set of textures, so a model cannot learn that a
+    given colour or pattern is the object (or the background). Geometry is untouched, so the
+    skeleton target stays as it is.
+    """
+    s = float(strength)
+    seeds = tf.random.experimental.stateless_split(seed, 8)
+    image = tf.convert_to_tensor(image)
+    order = tf.argsort(tf.random.stateless_uniform([3], seed=seeds[0]))
+    image = tf.gather(image, order, axis=-1)
+    draws = tf.random.stateless_uniform([2], seed=seeds[1])
+    image = tf.where(draws[0] < 0.2 * s, 1.0 - image, image)
+    if s > 0:
+        image = tf.image.stateless_random_hue(image, min(0.5 * s, 0.5), seeds[2])
+        image = tf.image.stateless_random_saturation(image, max(1.0 - 0.7 * s, 0.0), 1.0 + 0.7 * s, seeds[3])
+        image = tf.image.stateless_random_contrast(image, max(1.0 - 0.5 * s, 0.0), 1.0 + 0.5 * s, seeds[4])
+        image = tf.image.stateless_random_brightness(image, 0.15 * s, seeds[5])
+    grey = tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(image))
+    image = tf.where(draws[1] < 0.1 * s, grey, image)
+    return tf.clip_by_value(image, 0.0, 1.0)

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from keras_skel.data.augment import add_input_noise, random_d4, random_fit
+from keras_skel.data.augment import add_input_noise, random_colour, random_d4, random_fit
 
 __all__ = ["training_pipeline", "evaluation_pipeline", "samples_dataset", "split_indices"]
 
@@ -51,6 +51,7 @@ def training_pipeline(
     *,
     image_channels: int = 1,
     target_fn=None,
+    colour_strength: float = 0.0,
 ) -> tf.data.Dataset:
     """Batched, augmented, prefetched training data from a sample stream.
 
@@ -68,6 +69,7 @@ def training_pipeline(
         target_fn: maps each cropped, augmented `[h, w, 1]` skeleton to the training target
             (`data.natural_pipeline`: the flux field made after the D4 transform, so its
             vectors turn with the image); None keeps the target as it is.
+        colour_strength: strength of `random_colour` on RGB inputs (0 = off).
 
     Returns:
         An infinite dataset of `([B, h, w, image_channels], [B, h, w, C])` batches (call
@@ -79,7 +81,9 @@ def training_pipeline(
     ds = stream.repeat()
     if shuffle_buffer:
         ds = ds.shuffle(shuffle_buffer, seed=seed)
-    ds = tf.data.Dataset.zip(ds, tf.data.Dataset.random(seed=seed).batch(3))
+    if colour_strength and image_channels != 3:
+        raise ValueError(f"colour augmentation needs RGB inputs, got {image_channels} channel(s)")
+    ds = tf.data.Dataset.zip(ds, tf.data.Dataset.random(seed=seed).batch(4 if colour_strength else 3))
 
     def transform(pair, draws):
         image, target = pair
@@ -89,6 +93,8 @@ def training_pipeline(
             image, target = random_d4(image, target, seeds[1])
         if input_noise_std > 0:
             image = add_input_noise(image, input_noise_std, seeds[2])
+        if colour_strength:
+            image = random_colour(image, seeds[3], colour_strength)
         image = tf.reshape(image, [size[0], size[1], image_channels])
         target = tf.reshape(target, [size[0], size[1], 1])
         return image, (target if target_fn is None else target_fn(target))

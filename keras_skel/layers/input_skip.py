@@ -25,7 +25,8 @@ class InputSkip(layers.Layer):
         self.initial_scale = float(initial_scale)
 
     def build(self, input_shape):
-        self.scale = self.add_weight(name="scale", shape=(), initializer=keras.initializers.Constant(self.initial_scale))
+        self.scale = self.add_weight(name="scale", shape=(),
+                                     initializer=keras.initializers.Constant(self.initial_scale))
 
     def call(self, inputs):
         logits, images = inputs

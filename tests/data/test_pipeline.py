@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_skel.data.augment import d4_transform, random_d4, random_fit
+from keras_skel.data.augment import d4_transform, random_colour, random_d4, random_fit
 from keras_skel.data.pipeline import evaluation_pipeline, samples_dataset, split_indices, training_pipeline
 
 
@@ -68,6 +68,55 @@ def test_input_noise_only_touches_input():
                                        input_noise_std=0.1)))
     assert not np.allclose(x.numpy(), 1.0)
     np.testing.assert_array_equal(y.numpy(), 1.0)
+
+
+def _colour_image(seed=0, h=16, w=20):
+    rng = np.random.default_rng(seed)
+    image = np.zeros((h, w, 3), np.float32)
+    image[..., 0] = np.linspace(0.1, 0.9, w)[None]
+    image[..., 1] = np.linspace(0.8, 0.2, h)[:, None]
+    image[..., 2] = rng.uniform(0.0, 1.0, (h, w))
+    return image
+
+
+def test_random_colour_is_seeded_varied_and_in_range():
+    image = tf.constant(_colour_image())
+    outs = [random_colour(image, tf.constant([s, 3])).numpy() for s in range(12)]
+    np.testing.assert_array_equal(outs[0], random_colour(image, tf.constant([0, 3])).numpy())
+    assert all(o.shape == (16, 20, 3) and o.min() >= 0.0 and o.max() <= 1.0 for o in outs)
+    assert len({o.tobytes() for o in outs}) == 12  # every seed its own look
+    # Geometry is kept: each pixel's new colour is a function of its old colour only, so the
+    # pixels of one old colour keep one new colour (checked on a two-colour image).
+    two = np.zeros((8, 8, 3), np.float32)
+    two[2:6, 2:6] = [0.9, 0.3, 0.1]
+    two[~np.pad(np.ones((4, 4), bool), 2)] = [0.2, 0.4, 0.7]
+    for s in range(8):
+        out = random_colour(tf.constant(two), tf.constant([s, 0])).numpy()
+        inside = np.pad(np.ones((4, 4), bool), 2)
+        assert np.ptp(out[inside], axis=0).max() < 1e-6 and np.ptp(out[~inside], axis=0).max() < 1e-6
+
+
+def test_random_colour_strength_zero_only_permutes_and_inverts():
+    image = _colour_image(1)
+    for s in range(10):
+        out = random_colour(tf.constant(image), tf.constant([s, 1]), strength=0.0).numpy()
+        # no inversion or grey at strength 0: the output is the input's channels reordered
+        assert any(np.allclose(out, image[..., list(p)], atol=1e-6)
+                   for p in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)))
+
+
+def test_training_pipeline_colour_augmentation_touches_only_rgb_inputs():
+    image = _colour_image(2, 8, 8)
+    target = np.eye(8, dtype=np.uint8)
+    stream = samples_dataset([(image, target)], image_channels=3)
+    plain = next(iter(training_pipeline(stream, (8, 8), 4, seed=0, augment=False, image_channels=3)))
+    coloured = next(iter(training_pipeline(stream, (8, 8), 4, seed=0, augment=False, image_channels=3,
+                                           colour_strength=1.0)))
+    np.testing.assert_array_equal(plain[1].numpy(), coloured[1].numpy())
+    assert not np.allclose(plain[0].numpy(), coloured[0].numpy())
+    assert len({x.tobytes() for x in coloured[0].numpy()}) == 4  # a new look per sample
+    with pytest.raises(ValueError, match="RGB"):
+        training_pipeline(samples_dataset([]), (8, 8), 2, seed=0, colour_strength=0.5)
 
 
 def test_evaluation_pipeline_centres():

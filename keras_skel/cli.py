@@ -236,6 +236,7 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
           --set data.train_dir=my_shapes --out runs/finetuned
       keras-skel train canet_tiny --folds 3 --out runs/ensemble
       keras-skel train canet_shapes --out runs/canet --reselect --set eval.gate_radius=3
+      keras-skel train deepflux_natural --out runs/deepflux_natural --reselect --set eval.tta=true
     """
     _quiet_tensorflow()
     from keras_skel.config import load_config
@@ -246,12 +247,20 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
     cfg = load_config(recipe, overrides)
     run_dir = run_dir or str(Path("runs") / Path(recipe).stem)
     command = shlex.join(["keras-skel", *sys.argv[1:]])
-    if (reselect or folds > 1) and cfg.task in ("natural", "volumes", "thin"):
-        raise click.UsageError(f"--reselect and --folds are for binary-shape recipes; {recipe} is task {cfg.task}")
+    if folds > 1 and cfg.task in ("natural", "volumes", "thin"):
+        raise click.UsageError(f"--folds is for binary-shape recipes; {recipe} is task {cfg.task}")
+    if reselect and cfg.task in ("volumes", "thin"):
+        raise click.UsageError(f"--reselect is for binary-shape and natural-image recipes; {recipe} is task {cfg.task}")
     if reselect:
         from keras_skel.training import reselect as reselect_run
 
         result = reselect_run(run_dir, overrides, command=command)
+        if cfg.task == "natural":
+            v = result.val_scores
+            click.echo(f"run {result.run_dir}: threshold {result.threshold:g}, validation skeleton F1 "
+                       f"{v['skeleton']['f1']:.4f} within {cfg.eval.tolerance:g} px, benchmark ODS "
+                       f"{v['benchmark']['ods_f']:.4f}")
+            return
         click.echo(f"run {result.run_dir}: threshold {result.threshold:.2f}, validation F1 exact "
                    f"{result.val_exact_f1:.4f}, {cfg.eval.tolerance:g}-px {result.val_tolerant_f1:.4f}")
         return
@@ -337,7 +346,8 @@ def evaluate(model, data_dir, tolerance, report_dir, threshold, skip_bad, overwr
     if task == "natural" or (model == "classical" and Path(data_dir, "images").is_dir()
                                 and Path(data_dir, "skeletons").is_dir()):
         if skip_bad or tta:
-            raise click.UsageError("--skip-bad and --tta are options of binary-shape models")
+            raise click.UsageError("--skip-bad and --tta are options of binary-shape models (a natural-image run "
+                                   "chooses test-time augmentation at training: --reselect RUN --set eval.tta=true)")
         from keras_skel.detection import evaluate_natural_folder, format_natural_report
 
         report = evaluate_natural_folder(model, data_dir, 4.0 if tolerance is None else tolerance, report_dir,
@@ -417,7 +427,8 @@ def predict(model, inputs, out_dir, overlay, save_probability, threshold, overwr
     task = _model_task(model)
     if task == "natural":
         if save_probability or tta:
-            raise click.UsageError("--save-probability and --tta are options of binary-shape models")
+            raise click.UsageError("--save-probability and --tta are options of binary-shape models (a natural-image "
+                                   "run chooses test-time augmentation at training: --reselect RUN --set eval.tta=true)")
         from keras_skel.detection import predict_natural_files
 
         written = predict_natural_files(model, inputs, out_dir, overlay_pictures=overlay, overwrite=overwrite,

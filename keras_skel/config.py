@@ -158,6 +158,11 @@ class EvalConfig:
     also try the learned skip scale plus each offset, jointly with the thresholds, on the
     validation split, and keep the best (a larger scale leaves more of the input unchanged);
     empty = keep the learned scale.
+
+    `tta` (task natural): choose λ with D4 test-time augmentation of the network (8 flips /
+    rotations, fluxes turned back and averaged); the run record asks for it, so loading and
+    exporting the run run it too (8× the compute). Binary-shape models take `--tta` at
+    evaluate / export instead.
     """
 
     tolerance: float = 2.0
@@ -166,6 +171,7 @@ class EvalConfig:
     prune_length: int = 0
     gate_radius: int = 0
     skip_scale_offsets: tuple[float, ...] = ()
+    tta: bool = False
 
 
 @dataclass(frozen=True)
@@ -339,6 +345,9 @@ def _check_values(cfg: Config, origin: str) -> None:
             and cfg.data.image_size[0] != cfg.data.image_size[1]):
         problems.append(f"data.image_size must be square when data.augment is on (90° rotations), "
                         f"got {list(cfg.data.image_size)}")
+    if cfg.eval.tta and cfg.task != "natural":
+        problems.append(f"eval.tta is for task natural (λ chosen with test-time augmentation); a task {cfg.task} "
+                        "model takes --tta at evaluate / export")
     if not 0 <= cfg.data.colour_augment <= 1:
         problems.append(f"data.colour_augment is a strength in [0, 1], got {cfg.data.colour_augment}")
     if cfg.data.colour_augment and cfg.task != "natural":

@@ -88,11 +88,14 @@ def _keras_detector(keras_file: Path, info: dict, threshold: float | None) -> Sk
     lam = float(info.get("threshold", 0.4) if threshold is None else threshold)
     stride = int(info.get("stride", 16))
 
+    tta = bool(info.get("tta", False))
+
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)], autograph=False)
     def fn(images):
-        return detect_skeletons(model, images, stride, lam, output, int(info.get("k1", K1)), int(info.get("k2", K2)))
+        return detect_skeletons(model, images, stride, lam, output, int(info.get("k1", K1)), int(info.get("k2", K2)),
+                                tta)
 
-    return SkeletonDetector(fn, output, lam, name=str(keras_file))
+    return SkeletonDetector(fn, output, lam, name=str(keras_file) + (" +TTA" if tta else ""))
 
 
 def _saved_model_detector(folder: Path, card: dict, threshold: float | None) -> SkeletonDetector:
@@ -423,7 +426,8 @@ def predict_natural_files(model: str | Path, inputs: Sequence[str | Path], out_d
 
 def natural_run_record(cfg: Any, run_dir: Path, model, splits, command: str | None) -> tuple[dict, dict]:
     """Chooses the threshold (λ for flux, probability for binary) among `eval.thresholds` by
-    the dataset-level skeleton F1 within `eval.tolerance` px on the validation samples, scores
+    the dataset-level skeleton F1 within `eval.tolerance` px on the validation samples (with
+    D4 test-time augmentation when `eval.tta`, which the record then asks for), scores
     the best checkpoint there, and returns `(model_info, val_scores)`."""
     import tensorflow as tf
 
@@ -433,7 +437,7 @@ def natural_run_record(cfg: Any, run_dir: Path, model, splits, command: str | No
 
     stride = infer_stride(model)
     output = cfg.data.target
-    raw_fn = tf.function(lambda images: natural_raw_outputs(model, images, stride), autograph=False,
+    raw_fn = tf.function(lambda images: natural_raw_outputs(model, images, stride, cfg.eval.tta), autograph=False,
                          input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
     channels = 2 if output == "flux" else 1
     post_fn = tf.function(lambda raw, lam: skeletons_from_outputs(raw, lam, output, K1, K2)["skeleton"],
@@ -448,7 +452,8 @@ def natural_run_record(cfg: Any, run_dir: Path, model, splits, command: str | No
         table.append(dict(threshold=float(lam), f1=acc.result()["f1"]))
     best = max(table, key=lambda row: row["f1"])
     info = dict(task="natural", output=output, threshold=best["threshold"], k1=K1, k2=K2, stride=stride,
-                flux_radius=cfg.data.flux_radius, input_channels=3, image_size=list(cfg.data.image_size),
+                flux_radius=cfg.data.flux_radius, tta=bool(cfg.eval.tta), input_channels=3,
+                image_size=list(cfg.data.image_size),
                 model=cfg.model.name, data=splits.description, command=command)
     detector = _keras_detector(run_dir / "best.keras", info, None)
     scores = evaluate_detector(detector, splits.val, cfg.eval.tolerance, pr_levels=25)

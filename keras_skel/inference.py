@@ -528,7 +528,8 @@ def load(spec: Any = "classical", threshold: float | None = None, tta: bool = Fa
     task = model_task(spec)
     if task == "natural":
         if tta:
-            raise ConfigError("test-time augmentation is for binary-shape models, not natural-image (DeepFlux) ones")
+            raise ConfigError("a natural-image (DeepFlux) run chooses test-time augmentation at training, with its λ: "
+                              "`keras-skel train RECIPE --out RUN --reselect --set eval.tta=true`")
         return load_detector(spec, threshold)
     if task == "volumes":
         if tta or threshold is not None:

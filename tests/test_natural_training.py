@@ -101,6 +101,74 @@ def test_oracle_flux_recovers_the_skeleton():
     assert min(scores) > 0.75 and np.mean(scores) > 0.9, scores
 
 
+class _FluxOracle:
+    """A stand-in network that returns the ground-truth flux (radius 5) of the skeleton drawn in
+    channel 0 of its input: exactly D4-equivariant where nearest skeleton pixels are unique."""
+
+    def __call__(self, images, training=False):
+        def fluxes(x):
+            return np.stack([flux_target(image[..., 0] > 0.5, 5) for image in x]).astype(np.float32)
+
+        out = tf.numpy_function(fluxes, [images], tf.float32)
+        return tf.ensure_shape(out, [None, None, None, 2])
+
+
+def test_tta_turns_the_fluxes_back():
+    """D4 test-time augmentation of a flux: each of the 8 outputs turned back *and* its vectors
+    turned back gives the untransformed flux again, so their mean is that flux (a wrong vector
+    map would average the directions away)."""
+    from keras_skel.export.graph import d4_vector_map, natural_raw_outputs
+
+    skeleton = np.zeros((40, 40), np.float32)
+    for y, x in ((8, 9), (10, 30), (29, 12), (31, 31)):  # isolated points: unique nearest pixels
+        skeleton[y, x] = 1.0
+    images = tf.constant(np.repeat(skeleton[None, ..., None], 3, axis=-1))
+    plain = natural_raw_outputs(_FluxOracle(), images, stride=1).numpy()
+    averaged = natural_raw_outputs(_FluxOracle(), images, stride=1, tta=True).numpy()
+    assert np.abs(plain).max() == pytest.approx(1.0)
+    np.testing.assert_allclose(averaged, plain, atol=1e-5)
+    maps = {(k, f): np.array(d4_vector_map(k, f)) for k in range(4) for f in (False, True)}
+    assert all(abs(abs(np.linalg.det(m)) - 1) < 1e-9 for m in maps.values()) and len({m.tobytes() for m in
+                                                                                        maps.values()}) == 8
+
+
+def test_tta_run_record_export_and_refusals(natural_run, tmp_path):
+    """`--reselect --set eval.tta=true` re-chooses λ with TTA and records it; loading and
+    exporting the run then run TTA (SavedModel = Keras, builtin-only TFLite); exporting a
+    non-TTA natural run with --tta is refused (its λ was chosen without it)."""
+    _, low, exported = natural_run
+    run = tmp_path / "tta_run"
+    shutil.copytree(low, run)
+    done = CliRunner().invoke(cli, ["train", "deepflux_tiny", "--out", str(run), "--reselect", "--set", "eval.tta=true",
+                                    "--set", "eval.thresholds=[0.005,0.01,0.02]"])
+    assert done.exit_code == 0, done.output
+    info = json.loads((run / "model.json").read_text())
+    assert info["tta"] is True and info["threshold"] in (0.005, 0.01, 0.02)
+    assert f"threshold {info['threshold']:g}, validation skeleton F1" in done.output
+    assert info["command"].startswith("pytest; ")  # the training command, then the reselect's
+    detector = load_detector(run)
+    assert detector.name.endswith("+TTA")
+    done = export_run(run, "flux_tta", root=tmp_path / "models", tflite=True, tflite_size=(64, 64), command="pytest")
+    assert done.card["tta"] is True
+    served = load_detector(done.saved_model)
+    lite = load_detector(done.tflite[0])
+    image = _images()[0]
+    want = detector.detect(image)
+    got = served.detect(image)
+    np.testing.assert_array_equal(got["skeleton"], want["skeleton"])
+    np.testing.assert_allclose(got["flux"], want["flux"], atol=1e-5)
+    np.testing.assert_allclose(lite.detect(image)["flux"], want["flux"], atol=1e-4)
+    from ai_edge_litert.interpreter import Interpreter
+
+    ops = {d["op_name"] for d in Interpreter(model_path=str(done.tflite[0]))._get_ops_details()}
+    assert not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), ops
+    assert not unknown_ops(done.saved_model)[0]
+    with pytest.raises(ConfigError, match="eval.tta=true"):
+        export_run(low, "flux_tta2", root=tmp_path / "models", tta=True, command="pytest")
+    with pytest.raises(ConfigError, match="eval.tta is for task natural"):
+        load_config("unet_tiny", ["eval.tta=true"])
+
+
 def test_run_record(natural_run):
     result, _, _ = natural_run
     info = json.loads((result.run_dir / "model.json").read_text())

@@ -13,7 +13,7 @@ from keras_skel.ops.postprocess import probability_to_skeleton
 
 __all__ = ["skeletal_outputs", "probability_of", "skeletonize_images", "decode_binary_png", "make_png_fn",
            "detect_skeletons",
-           "natural_raw_outputs", "skeletons_from_outputs",
+           "natural_raw_outputs", "skeletons_from_outputs", "d4_vector_map",
            "decode_rgb_png", "make_natural_png_fn"]
 
 
@@ -116,12 +116,49 @@ def make_png_fn(model, threshold: float, stride: int, tta: bool = False, prune_l
     return png_fn
 
 
-def natural_raw_outputs(model, images: tf.Tensor, stride: int) -> tf.Tensor:
-    """A DeepFlux model's raw output (flux or probability) for RGB images `[N, H, W, 3]` of any
-    H, W: padded to `stride`, run, cropped back, float32."""
+def _natural_raw(model, images: tf.Tensor, stride: int) -> tf.Tensor:
     shape = tf.shape(images)
     raw = model(pad_to_multiple(tf.cast(images, tf.float32), stride), training=False)
     return crop_to(tf.cast(raw, tf.float32), shape[1], shape[2])
+
+
+def d4_vector_map(k: int, flip: bool):
+    """The 2×2 matrix J with `v_old = J · v_new` for vectors `(dy, dx)` of an image turned by
+    `tf.image.rot90(·, k)` and then, when `flip`, mirrored left-right (the transform
+    `probability_of` uses): the Jacobian of old pixel coordinates by new ones. Returned as
+    nested lists."""
+    import numpy as np
+
+    grid = np.stack(np.meshgrid(np.arange(3.0), np.arange(3.0), indexing="ij"), -1)  # old (y, x) per pixel
+    turned = np.rot90(grid, k, axes=(0, 1))
+    turned = turned[:, ::-1] if flip else turned
+    # Columns: the old coordinates' change per step of the new row index, and of the new column index.
+    return np.stack([turned[1, 0] - turned[0, 0], turned[0, 1] - turned[0, 0]], axis=1).tolist()
+
+
+def natural_raw_outputs(model, images: tf.Tensor, stride: int, tta: bool = False) -> tf.Tensor:
+    """A DeepFlux model's raw output (flux or probability) for RGB images `[N, H, W, 3]` of any
+    H, W: padded to `stride`, run, cropped back, float32.
+
+    With `tta`, the model runs on the 8 D4 transforms of the images; each output is turned
+    back, a flux's vectors are turned back too (`d4_vector_map`), and the 8 are averaged
+    (test-time augmentation, 8× the compute; where the 8 directions disagree the mean flux is
+    shorter, so λ should be chosen with it: `eval.tta`).
+    """
+    if not tta:
+        return _natural_raw(model, images, stride)
+    total = None
+    for k in range(4):
+        for flip in (False, True):
+            x = tf.image.rot90(images, k=k)
+            x = tf.image.flip_left_right(x) if flip else x
+            raw = _natural_raw(model, x, stride)
+            raw = tf.image.flip_left_right(raw) if flip else raw
+            raw = tf.image.rot90(raw, k=(4 - k) % 4)
+            if raw.shape[-1] == 2:
+                raw = tf.einsum("nhwj,ij->nhwi", raw, tf.constant(d4_vector_map(k, flip), tf.float32))
+            total = raw if total is None else total + raw
+    return total / 8.0
 
 
 def skeletons_from_outputs(raw: tf.Tensor, threshold: float | tf.Tensor, output: str = "flux", k1: int = 3,
@@ -139,7 +176,7 @@ def skeletons_from_outputs(raw: tf.Tensor, threshold: float | tf.Tensor, output:
 
 
 def detect_skeletons(model, images: tf.Tensor, stride: int, threshold: float, output: str = "flux",
-                     k1: int = 3, k2: int = 4) -> dict[str, tf.Tensor]:
+                     k1: int = 3, k2: int = 4, tta: bool = False) -> dict[str, tf.Tensor]:
     """Object skeletons of RGB images `[N, H, W, 3]` (0..1, any H, W) with a DeepFlux model.
 
     `output` `flux`: the model's context flux goes through Algorithm 1 (`ops.flux_to_skeleton`,
@@ -149,8 +186,9 @@ def detect_skeletons(model, images: tf.Tensor, stride: int, threshold: float, ou
     float32 `[N, H, W, 2]` (dy, dx) and `confidence` float32 `[N, H, W, 1]` (`(v_max −
     |F|) / v_max` on the skeleton, 0 elsewhere). `output` `binary` (the classification
     baseline): `skeleton` (probability thresholded at `threshold`, thinned) and `probability`.
+    `tta`: D4 test-time augmentation of the network (`natural_raw_outputs`).
     """
-    return skeletons_from_outputs(natural_raw_outputs(model, images, stride), threshold, output, k1, k2)
+    return skeletons_from_outputs(natural_raw_outputs(model, images, stride, tta), threshold, output, k1, k2)
 
 
 def decode_rgb_png(image_bytes: tf.Tensor) -> tf.Tensor:
@@ -172,12 +210,13 @@ def decode_rgb_png(image_bytes: tf.Tensor) -> tf.Tensor:
     return rgb
 
 
-def make_natural_png_fn(model, stride: int, threshold: float, output: str = "flux", k1: int = 3, k2: int = 4):
+def make_natural_png_fn(model, stride: int, threshold: float, output: str = "flux", k1: int = 3, k2: int = 4,
+                        tta: bool = False):
     """`image_bytes` string `[N]` → `skeleton_png_bytes` string `[N]` for a DeepFlux model."""
 
     def one(image_bytes):
         rgb = decode_rgb_png(image_bytes)
-        out = detect_skeletons(model, tf.expand_dims(rgb, 0), stride, threshold, output, k1, k2)
+        out = detect_skeletons(model, tf.expand_dims(rgb, 0), stride, threshold, output, k1, k2, tta)
         return tf.io.encode_png(out["skeleton"][0] * tf.constant(255, tf.uint8))
 
     def png_fn(image_bytes):

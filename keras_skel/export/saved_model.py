@@ -108,7 +108,8 @@ def build_archive(model, threshold: float, stride: int, tta: bool = False, prune
     return archive
 
 
-def build_natural_archive(model, stride: int, threshold: float, output: str = "flux", k1: int = 3, k2: int = 4):
+def build_natural_archive(model, stride: int, threshold: float, output: str = "flux", k1: int = 3, k2: int = 4,
+                          tta: bool = False):
     """An `ExportArchive` with the `serving_default` (RGB `images` → `skeleton`, `flux` and
     `confidence`, or `probability` for a binary model) and `predict_png` endpoints of a
     natural-image (DeepFlux) model."""
@@ -122,12 +123,12 @@ def build_natural_archive(model, stride: int, threshold: float, output: str = "f
     # as well stores every variable a second time (twice the SavedModel size, same outputs).
     archive.add_endpoint(
         "serving_default",
-        lambda images: detect_skeletons(model, images, stride, threshold, output, k1, k2),
+        lambda images: detect_skeletons(model, images, stride, threshold, output, k1, k2, tta),
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")],
     )
     archive.add_endpoint(
         "predict_png",
-        make_natural_png_fn(model, stride, threshold, output, k1, k2),
+        make_natural_png_fn(model, stride, threshold, output, k1, k2, tta),
         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
     )
     return archive
@@ -209,8 +210,12 @@ def export_run(
     stride = int(info.get("stride", 1))
     tflite_size = tuple(tflite_size or (256, 256))
     natural = info.get("task") == "natural"
-    if natural and tta:
-        raise ConfigError("--tta is for binary-shape models (D4 maps a skeleton exactly); not for natural images")
+    if natural and tta and not info.get("tta"):
+        raise ConfigError(f"{run_dir}: test-time augmentation shortens a flux where the 8 views disagree, so λ must "
+                          f"be chosen with it: `keras-skel train --reselect {run_dir} --set eval.tta=true` does that, "
+                          "and the run's exports then run it (no --tta needed)")
+    if natural and info.get("tta"):  # λ was chosen with TTA (eval.tta): the graph must run it too
+        tta = True
     if (model_dir / str(version)).exists() and not force:
         raise ConfigError(f"{model_dir / str(version)} exists already; pass --force to replace it or "
                           "choose another --version")
@@ -273,7 +278,7 @@ def export_run(
                 raise ConfigError(f"{target} exists already; pass --force to replace it")
             if natural:
                 flatbuffers[target] = convert_natural_tflite(model, stride, threshold, card["output"], tflite_size,
-                                                             variant, card["k1"], card["k2"])
+                                                             variant, card["k1"], card["k2"], tta)
             else:
                 flatbuffers[target] = convert_tflite(model, threshold, stride, tflite_size, variant, tta,
                                                     prune_length, gate_radius)
@@ -281,7 +286,7 @@ def export_run(
 
     if natural:
         card["inputs"], card["outputs"] = _natural_io(card["output"])
-        archive = build_natural_archive(model, stride, threshold, card["output"], card["k1"], card["k2"])
+        archive = build_natural_archive(model, stride, threshold, card["output"], card["k1"], card["k2"], tta)
     else:
         archive = build_archive(model, threshold, stride, tta, prune_length, info.get("max_size"), gate_radius)
     with atomic_directory(model_dir / str(version), force=force) as tmp:

@@ -428,7 +428,8 @@ def predict(model, inputs, out_dir, overlay, save_probability, threshold, overwr
     if task == "natural":
         if save_probability or tta:
             raise click.UsageError("--save-probability and --tta are options of binary-shape models (a natural-image "
-                                   "run chooses test-time augmentation at training: --reselect RUN --set eval.tta=true)")
+                                   "run chooses test-time augmentation at training: --reselect RUN --set "
+                                   "eval.tta=true)")
         from keras_skel.detection import predict_natural_files
 
         written = predict_natural_files(model, inputs, out_dir, overlay_pictures=overlay, overwrite=overwrite,

@@ -159,10 +159,11 @@ class EvalConfig:
     validation split, and keep the best (a larger scale leaves more of the input unchanged);
     empty = keep the learned scale.
 
-    `tta` (task natural): choose λ with D4 test-time augmentation of the network (8 flips /
-    rotations, fluxes turned back and averaged); the run record asks for it, so loading and
-    exporting the run run it too (8× the compute). Binary-shape models take `--tta` at
-    evaluate / export instead.
+    `tta` (tasks shapes and natural): choose the threshold (λ) with D4 test-time augmentation
+    of the network (8 flips / rotations, maps — and fluxes' vectors — turned back and
+    averaged); the run record asks for it, so loading and exporting the run run it too (8× the
+    compute). The averaged map's peaks are lower than one view's, which is why the threshold is
+    chosen with it.
     """
 
     tolerance: float = 2.0
@@ -345,9 +346,9 @@ def _check_values(cfg: Config, origin: str) -> None:
             and cfg.data.image_size[0] != cfg.data.image_size[1]):
         problems.append(f"data.image_size must be square when data.augment is on (90° rotations), "
                         f"got {list(cfg.data.image_size)}")
-    if cfg.eval.tta and cfg.task != "natural":
-        problems.append(f"eval.tta is for task natural (λ chosen with test-time augmentation); a task {cfg.task} "
-                        "model takes --tta at evaluate / export")
+    if cfg.eval.tta and cfg.task not in ("shapes", "natural"):
+        problems.append(f"eval.tta (threshold chosen with test-time augmentation) is for tasks shapes and natural, "
+                        f"not {cfg.task}")
     if not 0 <= cfg.data.colour_augment <= 1:
         problems.append(f"data.colour_augment is a strength in [0, 1], got {cfg.data.colour_augment}")
     if cfg.data.colour_augment and cfg.task != "natural":

@@ -426,6 +426,8 @@ def _load_keras(path: Path, threshold: float | None, tta: bool = False) -> Keras
             warnings.warn(f"no {MODEL_INFO_FILE} next to {path}: using threshold {DEFAULT_THRESHOLD}",
                           stacklevel=3)
             threshold = DEFAULT_THRESHOLD
+    # A run whose threshold was chosen with TTA (eval.tta) runs it always.
+    tta = tta or bool(info.get("tta"))
     return KerasSkeletonizer(model, threshold, info.get("stride"), name=str(path), tta=tta,
                              prune_length=int(info.get("prune_length", 0)), max_size=info.get("max_size"),
                              gate_radius=int(info.get("gate_radius", 0)))

@@ -603,7 +603,8 @@ def _calibrate_input_skip(cfg, full_model, model, skeletonizer, splits, best_pat
 
     skip = model.get_layer("input_skip")
     logits_model = keras.Model(model.inputs, skip.input[0])
-    raw = KerasSkeletonizer(logits_model, stride=skeletonizer.stride, max_size=skeletonizer.max_size)
+    raw = KerasSkeletonizer(logits_model, stride=skeletonizer.stride, max_size=skeletonizer.max_size,
+                            tta=skeletonizer.tta)
     logits = [raw.probability(shape) for _, shape, _ in splits.val]
     signs = [2.0 * (shape > 0) - 1.0 for _, shape, _ in splits.val]
     gts = [skeleton for _, _, skeleton in splits.val]
@@ -648,7 +649,7 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
     model = probability_model(full_model)
     skeletonizer = KerasSkeletonizer(model, stride=infer_stride(model), name=str(best_path),
                                      prune_length=cfg.eval.prune_length, max_size=_max_size(cfg),
-                                     gate_radius=cfg.eval.gate_radius)
+                                     gate_radius=cfg.eval.gate_radius, tta=cfg.eval.tta)
     gts = [skeleton for _, _, skeleton in splits.val]
     shapes = [shape for _, shape, _ in splits.val]
 
@@ -671,7 +672,7 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
         scores[key] = {k: result[k] for k in ("precision", "recall", "f1", "mean_image_f1")}
 
     info = dict(task=cfg.task, threshold=threshold, prune_length=cfg.eval.prune_length,
-                gate_radius=cfg.eval.gate_radius, target=cfg.data.target,
+                gate_radius=cfg.eval.gate_radius, tta=bool(cfg.eval.tta), target=cfg.data.target,
                 stride=skeletonizer.stride, max_size=skeletonizer.max_size, input="shape",
                 input_channels=int(model.input_shape[-1]), image_size=list(cfg.data.image_size),
                 model=cfg.model.name, data=splits.description, command=command)

@@ -249,3 +249,30 @@ def test_reselect_recalibrates_a_finished_run(tmp_path):
     r = CliRunner().invoke(cli, ["train", "canet_tiny", "--out", str(tmp_path / "run"), "--reselect",
                                  "--set", "eval.skip_scale_offsets=[1.0]"])
     assert r.exit_code == 0, r.output
+
+
+def test_threshold_chosen_with_tta_is_recorded_loaded_and_exported(tmp_path):
+    """`eval.tta`: the threshold search runs the model with D4 TTA, the record says so, and
+    loading or exporting the run runs TTA without being asked (the SavedModel = the Keras run)."""
+    import numpy as np
+
+    from keras_skel.data.synthetic import make_shape_sample
+    from keras_skel.export import export_run, read_model_card
+    from keras_skel.inference import load
+    from keras_skel.training import reselect
+
+    train(load_config("unet_tiny", ["train.epochs=1"]), tmp_path / "run", verbose=0)
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["tta"] is False
+    assert not load(tmp_path / "run").tta
+    result = reselect(tmp_path / "run", ["eval.tta=true"])
+    info = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert info["tta"] is True and info["threshold"] == result.threshold
+    model = load(tmp_path / "run")
+    assert model.tta and model.name.endswith("+TTA") and model.threshold == result.threshold
+    exported = export_run(tmp_path / "run", "tta_tiny", root=tmp_path / "models", command="pytest")
+    assert read_model_card(exported.saved_model)["tta"] is True
+    shape = make_shape_sample(3, 0, (64, 64), 2.0)[0]
+    np.testing.assert_allclose(load(exported.saved_model).predict(shape).probability,
+                               model.predict(shape).probability, atol=1e-5)
+    with pytest.raises(ConfigError, match="eval.tta"):
+        load_config("thin_tiny", ["eval.tta=true"])

@@ -214,7 +214,7 @@ def export_run(
         raise ConfigError(f"{run_dir}: test-time augmentation shortens a flux where the 8 views disagree, so λ must "
                           f"be chosen with it: `keras-skel train --reselect {run_dir} --set eval.tta=true` does that, "
                           "and the run's exports then run it (no --tta needed)")
-    if natural and info.get("tta"):  # λ was chosen with TTA (eval.tta): the graph must run it too
+    if info.get("tta"):  # the threshold was chosen with TTA (eval.tta): the graph must run it too
         tta = True
     if (model_dir / str(version)).exists() and not force:
         raise ConfigError(f"{model_dir / str(version)} exists already; pass --force to replace it or "

@@ -130,15 +130,16 @@ def _tflite_detector(path: Path, card: dict) -> SkeletonDetector:
 
 def _served_task(url: str) -> str | None:
     """The task of a model served over TF Serving's REST API, read off its `serving_default`
-    signature: `natural` (RGB images → skeleton, flux or probability, confidence), `volumes`
-    (images → points), None for the binary-shape models (images → skeleton, probability)."""
+    signature: `volumes` (images → points), `natural` (RGB images → skeleton and flux +
+    confidence, or probability for the classification baseline), None for the binary-shape
+    models (one-channel images → skeleton, probability)."""
     from keras_skel.serving.client import RestClient
 
     inputs, outputs = RestClient(url).signature("serving_default")
     images = inputs.get("images")
     if "points" in outputs:
         return "volumes"
-    if images is not None and images.shape and images.shape[-1] == 3 and "confidence" in outputs:
+    if images is not None and images.shape and images.shape[-1] == 3 and "skeleton" in outputs:
         return "natural"
     return None
 
@@ -225,7 +226,7 @@ def load_detector(spec: str | Path, threshold: float | None = None) -> SkeletonD
     if str(spec).startswith(("http://", "https://")):
         if _served_task(str(spec)) != "natural":
             raise ConfigError(f"{spec} serves no natural-image (DeepFlux) model: its serving_default does not take "
-                              "RGB images to a skeleton and confidence")
+                              "RGB images to a skeleton")
         return _rest_detector(str(spec), threshold)
     kind, path = _resolve(spec)
     info = _info(kind, path)

@@ -13,7 +13,7 @@ from keras_skel.ops.postprocess import probability_to_skeleton
 
 __all__ = ["skeletal_outputs", "probability_of", "skeletonize_images", "decode_binary_png", "make_png_fn",
            "detect_skeletons",
-           "natural_raw_outputs", "skeletons_from_outputs", "d4_vector_map",
+           "natural_raw_outputs", "skeletons_from_outputs", "d4_vector_map", "d4_average",
            "decode_rgb_png", "make_natural_png_fn"]
 
 
@@ -33,14 +33,25 @@ def probability_of(model, binary: tf.Tensor, stride: int, tta: bool = False) -> 
     """
     if not tta:
         return _probability(model, binary, stride)
-    total = tf.zeros_like(binary)
+    return d4_average(lambda x: _probability(model, x, stride), binary)
+
+
+def d4_average(run, images: tf.Tensor, vectors: bool = False) -> tf.Tensor:
+    """Test-time augmentation: `run` on the 8 D4 transforms of `images` (`[N, H, W, C]`:
+    `tf.image.rot90` by k, then a left-right mirror), each output turned back and the 8
+    averaged. With `vectors`, a 2-channel output is a vector field `(dy, dx)` whose vectors are
+    turned back as well (`d4_vector_map`)."""
+    total = None
     for k in range(4):
         for flip in (False, True):
-            x = tf.image.rot90(binary, k=k)
+            x = tf.image.rot90(images, k=k)
             x = tf.image.flip_left_right(x) if flip else x
-            p = _probability(model, x, stride)
-            p = tf.image.flip_left_right(p) if flip else p
-            total += tf.image.rot90(p, k=(4 - k) % 4)
+            out = run(x)
+            out = tf.image.flip_left_right(out) if flip else out
+            out = tf.image.rot90(out, k=(4 - k) % 4)
+            if vectors and out.shape[-1] == 2:
+                out = tf.einsum("nhwj,ij->nhwi", out, tf.constant(d4_vector_map(k, flip), tf.float32))
+            total = out if total is None else total + out
     return total / 8.0
 
 
@@ -147,18 +158,7 @@ def natural_raw_outputs(model, images: tf.Tensor, stride: int, tta: bool = False
     """
     if not tta:
         return _natural_raw(model, images, stride)
-    total = None
-    for k in range(4):
-        for flip in (False, True):
-            x = tf.image.rot90(images, k=k)
-            x = tf.image.flip_left_right(x) if flip else x
-            raw = _natural_raw(model, x, stride)
-            raw = tf.image.flip_left_right(raw) if flip else raw
-            raw = tf.image.rot90(raw, k=(4 - k) % 4)
-            if raw.shape[-1] == 2:
-                raw = tf.einsum("nhwj,ij->nhwi", raw, tf.constant(d4_vector_map(k, flip), tf.float32))
-            total = raw if total is None else total + raw
-    return total / 8.0
+    return d4_average(lambda x: _natural_raw(model, x, stride), images, vectors=True)
 
 
 def skeletons_from_outputs(raw: tf.Tensor, threshold: float | tf.Tensor, output: str = "flux", k1: int = 3,

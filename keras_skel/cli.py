@@ -224,8 +224,9 @@ def data_convert(src, layout, split, out_dir, overwrite):
 def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
     """Train a model from RECIPE (a shipped recipe name or a YAML path).
 
-    Shipped recipes: canet_shapes (the shipped CANet, gated), canet_clean_shape, canet_ablation, unet_shapes
-    (CPU-sized), unet_shapes_256, unet_paper (paper-sized), unet_tiny and canet_tiny (tests).
+    Shipped recipes: shape_denoiser (denoise, then the ground-truth rule), canet_shapes (the shipped CANet,
+    gated), canet_clean_shape, canet_ablation, unet_shapes (CPU-sized), unet_shapes_256, unet_paper
+    (paper-sized), deepflux_natural, unet_tiny, canet_tiny and denoiser_tiny (tests).
     The run directory receives config.yaml, best.keras, model.json (threshold),
     metrics.json, history.csv, TensorBoard logs and a resumable backup.
 
@@ -236,7 +237,8 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
           --set data.train_dir=my_shapes --out runs/finetuned
       keras-skel train canet_tiny --folds 3 --out runs/ensemble
       keras-skel train canet_shapes --out runs/canet --reselect --set eval.gate_radius=3
-      keras-skel train deepflux_natural --out runs/deepflux_natural --reselect --set eval.tta=true
+      keras-skel train deepflux_natural --out runs/deepflux_natural --reselect --set eval.tta=true \\
+          --set "eval.scales=[0.75,1.0]"
     """
     _quiet_tensorflow()
     from keras_skel.config import load_config

@@ -45,7 +45,7 @@ def exported_tiny(tiny_run, tmp_path_factory):
     return export_run(tiny_run.run_dir, "tiny", root=root, tflite=True, tflite_size=(64, 64), command="pytest")
 
 
-CANET_VARIANTS = ("single", "ensemble_tta", "shape_target")
+CANET_VARIANTS = ("single", "ensemble_tta", "shape_target", "denoiser")
 
 
 @pytest.fixture(scope="session", params=CANET_VARIANTS)
@@ -53,7 +53,8 @@ def canet_exported(request, tmp_path_factory):
     """Tiny deep-supervised CANets trained briefly and exported (SavedModel + 64×64 TFLite):
     a single model whose map gates the ground-truth rule (the shipped post-processing); an
     ensemble of 2 (`train --folds 2`) exported with D4 TTA; a model that predicts the clean
-    shape (input skip, spur pruning in the post-processing).
+    shape (input skip, spur pruning in the post-processing); the shape denoiser
+    (`models/denoiser.py`, the same post-processing).
 
     Yields `(run_dir, tta, ExportResult)`: `load(run_dir, tta=tta)` is the Keras reference."""
     from keras_skel.config import load_config
@@ -67,6 +68,8 @@ def canet_exported(request, tmp_path_factory):
     if variant == "single":
         gated = ["eval.prune_length=10", "eval.gate_radius=2"]
         run_dir = train(load_config("canet_tiny", gated), runs / "canet", verbose=0).run_dir
+    elif variant == "denoiser":  # the denoise-then-rule model: same post-processing as shape_target
+        run_dir = train(load_config("denoiser_tiny"), runs / "denoiser", verbose=0).run_dir
     elif variant == "ensemble_tta":
         run_dir = runs / "folds"
         train_folds(load_config("canet_tiny", ["train.epochs=1"]), run_dir, 2, verbose=0)

@@ -164,6 +164,10 @@ class EvalConfig:
     averaged); the run record asks for it, so loading and exporting the run run it too (8× the
     compute). The averaged map's peaks are lower than one view's, which is why the threshold is
     chosen with it.
+
+    `scales` (task natural): the image scales the network runs at, outputs resized back and
+    averaged (`export.graph.natural_raw_outputs`; with `tta`, each scale with TTA); λ is chosen
+    with them and the run record asks for them, like `tta`. `[1.0]` = one pass.
     """
 
     tolerance: float = 2.0
@@ -173,6 +177,7 @@ class EvalConfig:
     gate_radius: int = 0
     skip_scale_offsets: tuple[float, ...] = ()
     tta: bool = False
+    scales: tuple[float, ...] = (1.0,)
 
 
 @dataclass(frozen=True)
@@ -349,6 +354,10 @@ def _check_values(cfg: Config, origin: str) -> None:
     if cfg.eval.tta and cfg.task not in ("shapes", "natural"):
         problems.append(f"eval.tta (threshold chosen with test-time augmentation) is for tasks shapes and natural, "
                         f"not {cfg.task}")
+    if not cfg.eval.scales or any(not 0.25 <= float(s) <= 4.0 for s in cfg.eval.scales):
+        problems.append(f"eval.scales must be one or more image scales in [0.25, 4], got {list(cfg.eval.scales)}")
+    elif tuple(cfg.eval.scales) != (1.0,) and cfg.task != "natural":
+        problems.append(f"eval.scales (multi-scale averaging) is for task natural, not {cfg.task}")
     if not 0 <= cfg.data.colour_augment <= 1:
         problems.append(f"data.colour_augment is a strength in [0, 1], got {cfg.data.colour_augment}")
     if cfg.data.colour_augment and cfg.task != "natural":

@@ -89,13 +89,15 @@ def _keras_detector(keras_file: Path, info: dict, threshold: float | None) -> Sk
     stride = int(info.get("stride", 16))
 
     tta = bool(info.get("tta", False))
+    scales = tuple(float(s) for s in info.get("scales") or (1.0,))
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)], autograph=False)
     def fn(images):
         return detect_skeletons(model, images, stride, lam, output, int(info.get("k1", K1)), int(info.get("k2", K2)),
-                                tta)
+                                tta, scales)
 
-    return SkeletonDetector(fn, output, lam, name=str(keras_file) + (" +TTA" if tta else ""))
+    suffix = (" +TTA" if tta else "") + (f" scales {','.join(f'{s:g}' for s in scales)}" if scales != (1.0,) else "")
+    return SkeletonDetector(fn, output, lam, name=str(keras_file) + suffix)
 
 
 def _saved_model_detector(folder: Path, card: dict, threshold: float | None) -> SkeletonDetector:
@@ -428,7 +430,8 @@ def predict_natural_files(model: str | Path, inputs: Sequence[str | Path], out_d
 def natural_run_record(cfg: Any, run_dir: Path, model, splits, command: str | None) -> tuple[dict, dict]:
     """Chooses the threshold (λ for flux, probability for binary) among `eval.thresholds` by
     the dataset-level skeleton F1 within `eval.tolerance` px on the validation samples (with
-    D4 test-time augmentation when `eval.tta`, which the record then asks for), scores
+    D4 test-time augmentation when `eval.tta` and averaged over `eval.scales`, which the record
+    then asks for), scores
     the best checkpoint there, and returns `(model_info, val_scores)`."""
     import tensorflow as tf
 
@@ -438,7 +441,9 @@ def natural_run_record(cfg: Any, run_dir: Path, model, splits, command: str | No
 
     stride = infer_stride(model)
     output = cfg.data.target
-    raw_fn = tf.function(lambda images: natural_raw_outputs(model, images, stride, cfg.eval.tta), autograph=False,
+    scales = tuple(float(s) for s in cfg.eval.scales)
+    raw_fn = tf.function(lambda images: natural_raw_outputs(model, images, stride, cfg.eval.tta, scales),
+                         autograph=False,
                          input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
     channels = 2 if output == "flux" else 1
     post_fn = tf.function(lambda raw, lam: skeletons_from_outputs(raw, lam, output, K1, K2)["skeleton"],
@@ -453,7 +458,7 @@ def natural_run_record(cfg: Any, run_dir: Path, model, splits, command: str | No
         table.append(dict(threshold=float(lam), f1=acc.result()["f1"]))
     best = max(table, key=lambda row: row["f1"])
     info = dict(task="natural", output=output, threshold=best["threshold"], k1=K1, k2=K2, stride=stride,
-                flux_radius=cfg.data.flux_radius, tta=bool(cfg.eval.tta), input_channels=3,
+                flux_radius=cfg.data.flux_radius, tta=bool(cfg.eval.tta), scales=list(scales), input_channels=3,
                 image_size=list(cfg.data.image_size),
                 model=cfg.model.name, data=splits.description, command=command)
     detector = _keras_detector(run_dir / "best.keras", info, None)

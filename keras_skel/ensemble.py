@@ -11,8 +11,11 @@ samples) and a different initialization.
 probabilities, so everything that takes a Keras model — prediction with TTA, `export` to a
 SavedModel or TFLite — takes an ensemble unchanged, inside one graph. The ensemble's
 threshold is the mean of the members' validation thresholds (each member's validation split
-is training data for the others, so no split is held out from the whole ensemble); its
-post-processing (`prune_length`) must be the members' common one.
+is training data for the others, so no split is held out from the whole ensemble) — except
+with a synthetic source, whose validation samples come from seeds no member trains on: there
+`train_folds` chooses the ensemble's own threshold on the members' validation samples pooled,
+with the averaged model (and TTA when `eval.tta`), and records it. Its post-processing
+(`prune_length`) must be the members' common one.
 """
 
 from __future__ import annotations
@@ -79,7 +82,45 @@ def train_folds(cfg, folds_dir: str | Path, folds: int = 3, overwrite: bool = Fa
                   seeds=[cfg.seed + k for k in range(int(folds))], command=command,
                   thresholds=[r.threshold for r in results])
     (folds_dir / ENSEMBLE_FILE).write_text(json.dumps(record, indent=2))
+    pooled = _pooled_threshold(cfg, folds_dir, record["seeds"])
+    if pooled is not None:
+        record.update(pooled)
+        (folds_dir / ENSEMBLE_FILE).write_text(json.dumps(record, indent=2))
+        if verbose:
+            print(f"ensemble threshold {record['threshold']:g} chosen on {record['threshold_samples']} pooled "
+                  "validation samples (held out from every member)")
     return results
+
+
+def _pooled_threshold(cfg, folds_dir: Path, seeds: Sequence[int]) -> dict | None:
+    """`{threshold, threshold_table, threshold_samples}` of the averaged model on the members'
+    validation samples pooled, or None where those are not held out from every member (folder
+    datasets: one member's validation split is the others' training data).
+
+    A synthetic source draws training samples from even seeds and validation samples from odd
+    ones (`data.datasets._train_seed` / `_val_seed`), so no member ever trained on a pooled
+    sample."""
+    if cfg.task != "shapes" or not cfg.data.source.startswith("synthetic"):
+        return None
+    from keras_skel.config import config_to_dict
+    from keras_skel.inference import KerasSkeletonizer
+    from keras_skel.metrics.threshold import search_threshold
+    from keras_skel.registry import DATASETS
+
+    model, info = load_ensemble(folds_dir)
+    skeletonizer = KerasSkeletonizer(model, stride=info["stride"], name=str(folds_dir), tta=bool(cfg.eval.tta),
+                                     prune_length=info["prune_length"], max_size=info["max_size"],
+                                     gate_radius=info["gate_radius"])
+    samples = []
+    for seed in seeds:
+        data_args = dict(config_to_dict(cfg.data), seed=seed, image_size=tuple(cfg.data.image_size))
+        samples += DATASETS.build(cfg.data.source, **DATASETS.accepted(cfg.data.source, data_args)).val
+    pairs = [(skeletonizer.probability(shape), shape) for _, shape, _ in samples]
+    threshold, table = search_threshold(
+        pairs, [skeleton for _, _, skeleton in samples], cfg.eval.thresholds,
+        lambda pair, t: skeletonizer.skeleton_from_probability(pair[0], t, shape=pair[1]),
+        cfg.eval.threshold_tolerance)
+    return dict(threshold=threshold, threshold_table=table, threshold_samples=len(samples), tta=bool(cfg.eval.tta))
 
 
 def is_ensemble_dir(path: str | Path) -> bool:
@@ -120,7 +161,12 @@ def ensemble_info(folds_dir: str | Path) -> dict:
     limits = [int(i["max_size"]) for i in infos if i.get("max_size")]
     return dict(
         task=first.get("task", "shapes"),
-        threshold=round(sum(float(i["threshold"]) for i in infos) / len(infos), 4),
+        # The threshold chosen for the ensemble itself where its validation was held out from every
+        # member (synthetic sources), else the mean of the members' own.
+        threshold=(float(record["threshold"]) if "threshold" in record
+                   else round(sum(float(i["threshold"]) for i in infos) / len(infos), 4)),
+        threshold_source=("pooled validation" if "threshold" in record else "mean of the members' thresholds"),
+        tta=bool(record.get("tta", False)),  # the pooled threshold was chosen with TTA: run it
         prune_length=prune_length,
         gate_radius=gate_radius,
         target=first.get("target", "skeleton"),

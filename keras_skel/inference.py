@@ -554,7 +554,7 @@ def load(spec: Any = "classical", threshold: float | None = None, tta: bool = Fa
 
         model, info = load_ensemble(path)
         return KerasSkeletonizer(model, info["threshold"] if threshold is None else threshold, info["stride"],
-                                 name=str(path), tta=tta, prune_length=info["prune_length"],
+                                 name=str(path), tta=tta or info["tta"], prune_length=info["prune_length"],
                                  max_size=info.get("max_size"), gate_radius=info.get("gate_radius", 0))
     if path.is_file() and path.suffix == ".keras":
         return _load_keras(path, threshold, tta)

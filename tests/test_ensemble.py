@@ -11,6 +11,8 @@ from keras_skel.config import load_config
 from keras_skel.ensemble import build_ensemble, ensemble_info, is_ensemble_dir, train_folds
 from keras_skel.errors import ConfigError, ModelNotFoundError
 from keras_skel.inference import KerasSkeletonizer, load
+from keras_skel.data.synthetic import make_shape_sample, write_shapes_dataset
+from keras_skel.metrics import SkeletonF1Accumulator
 from keras_skel.models.canet import build_canet, probability_model
 
 TINY = dict(base_filters=4, depth=2, blocks_per_stage=1, attention_stages=(2,))
@@ -34,10 +36,22 @@ def test_folds_train_resume_load_and_describe(tmp_path):
              for k in (1, 2)]
     assert seeds == [0, 1]  # members differ in seed: split, samples and initialization
     info = ensemble_info(tmp_path / "ens")
-    assert info["threshold"] == pytest.approx(np.mean([r.threshold for r in results]), abs=1e-4)
     assert info["stride"] == 8 and len(info["members"]) == 2  # canet_tiny: depth 3
     model = load(tmp_path / "ens")
     assert isinstance(model, KerasSkeletonizer) and model.skeletonize(np.ones((20, 28), bool)).shape == (20, 28)
+    # Synthetic validation samples are held out from every member: the ensemble's own threshold is
+    # chosen on them pooled (8 per member), and is the best row of its table, re-measured here.
+    record = json.loads((tmp_path / "ens" / "ensemble.json").read_text())
+    assert info["threshold_source"] == "pooled validation" and record["threshold_samples"] == 16
+    assert info["threshold"] == record["threshold"] in cfg.eval.thresholds and model.threshold == info["threshold"]
+    best = max(record["threshold_table"], key=lambda row: (row["f1"], -row["threshold"]))
+    assert best["threshold"] == info["threshold"]
+    acc = SkeletonF1Accumulator(0.0)
+    for seed in (1, 3):  # the validation seeds of members 1 and 2 (data.datasets._val_seed)
+        for index in range(8):
+            shape, skeleton = make_shape_sample(seed, index, (64, 64), noise=1.0)
+            acc.update(model.skeletonize(shape), skeleton)
+    assert acc.result()["f1"] == pytest.approx(best["f1"], abs=1e-9)
     # Finished members are kept: a second call trains nothing.
     before = (tmp_path / "ens" / "fold_1" / "best.keras").stat().st_mtime
     train_folds(cfg, tmp_path / "ens", 2, verbose=0)
@@ -46,6 +60,18 @@ def test_folds_train_resume_load_and_describe(tmp_path):
     (tmp_path / "ens" / "fold_2" / "best.keras").unlink()
     with pytest.raises(ModelNotFoundError, match="fold_2"):
         load(tmp_path / "ens")
+
+
+def test_folder_ensemble_keeps_the_mean_of_member_thresholds(tmp_path):
+    """A folder dataset's validation split of one member is the others' training data: no pooled
+    choice there, the members' thresholds are averaged."""
+    write_shapes_dataset(tmp_path / "ds", 12, (64, 64), seed=2, noise=1.0, progress=False)
+    cfg = load_config("canet_tiny", ["train.epochs=1", "train.steps_per_epoch=1", "data.source=folder",
+                                     f"data.train_dir={tmp_path / 'ds'}", "data.val_fraction=0.25"])
+    results = train_folds(cfg, tmp_path / "ens", 2, verbose=0)
+    info = ensemble_info(tmp_path / "ens")
+    assert info["threshold_source"] == "mean of the members' thresholds"
+    assert info["threshold"] == pytest.approx(np.mean([r.threshold for r in results]), abs=1e-4)
 
 
 def test_folds_refuses_one_member_and_single_run_dirs(tmp_path, tiny_run):

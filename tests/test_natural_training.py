@@ -132,24 +132,52 @@ def test_tta_turns_the_fluxes_back():
                                                                                         maps.values()}) == 8
 
 
+class _ChannelFlux:
+    """A stand-in network whose flux is its input's first two channels: scale-equivariant on a
+    smooth image (resizing the image resizes the flux)."""
+
+    def __call__(self, images, training=False):
+        return images[..., :2]
+
+
+def test_multiscale_averaging_resizes_back():
+    """Multi-scale averaging of a scale-equivariant network gives its one-scale output back (on a
+    non-square image, so swapped or missing resizes would show), and each scale's output has
+    the input's size."""
+    from keras_skel.export.graph import natural_raw_outputs
+
+    yy, xx = np.meshgrid(np.linspace(0, 1, 40), np.linspace(0, 1, 58), indexing="ij")
+    angle = 2.0 * yy + 3.0 * xx
+    image = np.stack([np.cos(angle), np.sin(angle), np.zeros_like(angle)], -1).astype(np.float32)[None]
+    plain = natural_raw_outputs(_ChannelFlux(), tf.constant(image), stride=1).numpy()
+    for scales in ((0.5, 1.0), (0.75, 1.0, 1.5)):
+        averaged = natural_raw_outputs(_ChannelFlux(), tf.constant(image), stride=1, scales=scales).numpy()
+        assert averaged.shape == plain.shape
+        inner = (slice(None), slice(3, -3), slice(3, -3))  # bilinear resizing shifts the borders a little
+        np.testing.assert_allclose(averaged[inner], plain[inner], atol=0.03)
+    mirrored = natural_raw_outputs(_ChannelFlux(), tf.constant(image[:, :, ::-1]), stride=1, scales=(0.5, 1.0)).numpy()
+    assert np.abs(mirrored - plain).max() > 0.5  # the check can tell different fluxes apart
+
+
 def test_tta_run_record_export_and_refusals(natural_run, tmp_path):
-    """`--reselect --set eval.tta=true` re-chooses λ with TTA and records it; loading and
-    exporting the run then run TTA (SavedModel = Keras, builtin-only TFLite); exporting a
-    non-TTA natural run with --tta is refused (its λ was chosen without it)."""
+    """`--reselect --set eval.tta=true --set eval.scales=[0.75,1.0]` re-chooses λ with TTA at two
+    scales and records both; loading and exporting the run then run them (SavedModel = Keras,
+    builtin-only TFLite); exporting a non-TTA natural run with --tta is refused (its λ was chosen
+    without it)."""
     _, low, exported = natural_run
     run = tmp_path / "tta_run"
     shutil.copytree(low, run)
     done = CliRunner().invoke(cli, ["train", "deepflux_tiny", "--out", str(run), "--reselect", "--set", "eval.tta=true",
-                                    "--set", "eval.thresholds=[0.005,0.01,0.02]"])
+                                    "--set", "eval.scales=[0.75,1.0]", "--set", "eval.thresholds=[0.005,0.01,0.02]"])
     assert done.exit_code == 0, done.output
     info = json.loads((run / "model.json").read_text())
-    assert info["tta"] is True and info["threshold"] in (0.005, 0.01, 0.02)
+    assert info["tta"] is True and info["scales"] == [0.75, 1.0] and info["threshold"] in (0.005, 0.01, 0.02)
     assert f"threshold {info['threshold']:g}, validation skeleton F1" in done.output
     assert info["command"].startswith("pytest; ")  # the training command, then the reselect's
     detector = load_detector(run)
-    assert detector.name.endswith("+TTA")
+    assert detector.name.endswith("+TTA scales 0.75,1")
     done = export_run(run, "flux_tta", root=tmp_path / "models", tflite=True, tflite_size=(64, 64), command="pytest")
-    assert done.card["tta"] is True
+    assert done.card["tta"] is True and done.card["scales"] == [0.75, 1.0]
     served = load_detector(done.saved_model)
     lite = load_detector(done.tflite[0])
     image = _images()[0]

@@ -135,7 +135,9 @@ def test_deepflux_twins_match(deepflux):
     assert keras_twin.threshold == deepflux.threshold
     newest = max(int(v.name) for v in (ROOT / "deepflux_natural").iterdir() if v.name.isdigit())
     # the .keras twin follows the card: test-time augmentation when the threshold was chosen with it
-    assert keras_twin.name.endswith("+TTA") == bool(read_model_card(ROOT / "deepflux_natural" / str(newest)).get("tta"))
+    card = read_model_card(ROOT / "deepflux_natural" / str(newest))
+    assert ("+TTA" in keras_twin.name) == bool(card.get("tta"))
+    assert ("scales" in keras_twin.name) == (tuple(card.get("scales") or (1.0,)) != (1.0,))
     twin = keras_twin.detect(image)
     np.testing.assert_allclose(twin["flux"], reference["flux"], atol=1e-4)
     np.testing.assert_array_equal(twin["skeleton"], reference["skeleton"])

@@ -174,7 +174,8 @@ def _convert_variants(model_dir: Path, size: int, out: Path) -> None:
         short = {"float16": "fp16", "dynamic": "dynamic", "int8": "int8"}[variant]
         if card.get("task") == "natural":
             flatbuffer = convert_natural_tflite(model, card["stride"], card["threshold"], card["output"], (size, size),
-                                                variant, card["k1"], card["k2"], card.get("tta", False))
+                                                variant, card["k1"], card["k2"], card.get("tta", False),
+                                                tuple(card.get("scales") or (1.0,)))
         else:
             flatbuffer = convert_tflite(model, card["threshold"], card["stride"], (size, size), variant,
                                         card.get("tta", False), card.get("prune_length", 0),

@@ -147,7 +147,19 @@ def d4_vector_map(k: int, flip: bool):
     return np.stack([turned[1, 0] - turned[0, 0], turned[0, 1] - turned[0, 0]], axis=1).tolist()
 
 
-def natural_raw_outputs(model, images: tf.Tensor, stride: int, tta: bool = False) -> tf.Tensor:
+def _scaled_raw(model, images: tf.Tensor, stride: int, scale: float) -> tf.Tensor:
+    """The raw output for the images resized by `scale` (bilinear), resized back to their size.
+    A flux keeps its unit length under resizing, so fluxes of several scales can be averaged."""
+    if scale == 1.0:
+        return _natural_raw(model, images, stride)
+    size = tf.shape(images)[1:3]
+    scaled = tf.cast(tf.round(tf.cast(size, tf.float32) * scale), tf.int32)
+    raw = _natural_raw(model, tf.image.resize(images, tf.maximum(scaled, 1)), stride)
+    return tf.image.resize(raw, size)
+
+
+def natural_raw_outputs(model, images: tf.Tensor, stride: int, tta: bool = False,
+                        scales: tuple[float, ...] = (1.0,)) -> tf.Tensor:
     """A DeepFlux model's raw output (flux or probability) for RGB images `[N, H, W, 3]` of any
     H, W: padded to `stride`, run, cropped back, float32.
 
@@ -155,10 +167,23 @@ def natural_raw_outputs(model, images: tf.Tensor, stride: int, tta: bool = False
     back, a flux's vectors are turned back too (`d4_vector_map`), and the 8 are averaged
     (test-time augmentation, 8× the compute; where the 8 directions disagree the mean flux is
     shorter, so λ should be chosen with it: `eval.tta`).
+
+    With several `scales`, the model (with TTA if asked) also runs on the images resized by
+    each (bilinear, builtin RESIZE_BILINEAR in TFLite), its outputs are resized back and the
+    scales' outputs averaged (`eval.scales`; the DeepFlux paper augments training with scales
+    0.8 / 1 / 1.2). Each scale s costs s² of one pass.
     """
-    if not tta:
-        return _natural_raw(model, images, stride)
-    return d4_average(lambda x: _natural_raw(model, x, stride), images, vectors=True)
+    scales = tuple(float(s) for s in scales) or (1.0,)
+
+    def one_scale(scale):
+        if not tta:
+            return _scaled_raw(model, images, stride, scale)
+        return d4_average(lambda x: _scaled_raw(model, x, stride, scale), images, vectors=True)
+
+    total = one_scale(scales[0])
+    for scale in scales[1:]:
+        total = total + one_scale(scale)
+    return total / float(len(scales)) if len(scales) > 1 else total
 
 
 def skeletons_from_outputs(raw: tf.Tensor, threshold: float | tf.Tensor, output: str = "flux", k1: int = 3,
@@ -176,7 +201,8 @@ def skeletons_from_outputs(raw: tf.Tensor, threshold: float | tf.Tensor, output:
 
 
 def detect_skeletons(model, images: tf.Tensor, stride: int, threshold: float, output: str = "flux",
-                     k1: int = 3, k2: int = 4, tta: bool = False) -> dict[str, tf.Tensor]:
+                     k1: int = 3, k2: int = 4, tta: bool = False,
+                     scales: tuple[float, ...] = (1.0,)) -> dict[str, tf.Tensor]:
     """Object skeletons of RGB images `[N, H, W, 3]` (0..1, any H, W) with a DeepFlux model.
 
     `output` `flux`: the model's context flux goes through Algorithm 1 (`ops.flux_to_skeleton`,
@@ -186,9 +212,10 @@ def detect_skeletons(model, images: tf.Tensor, stride: int, threshold: float, ou
     float32 `[N, H, W, 2]` (dy, dx) and `confidence` float32 `[N, H, W, 1]` (`(v_max −
     |F|) / v_max` on the skeleton, 0 elsewhere). `output` `binary` (the classification
     baseline): `skeleton` (probability thresholded at `threshold`, thinned) and `probability`.
-    `tta`: D4 test-time augmentation of the network (`natural_raw_outputs`).
+    `tta`: D4 test-time augmentation of the network; `scales`: multi-scale averaging
+    (`natural_raw_outputs`).
     """
-    return skeletons_from_outputs(natural_raw_outputs(model, images, stride, tta), threshold, output, k1, k2)
+    return skeletons_from_outputs(natural_raw_outputs(model, images, stride, tta, scales), threshold, output, k1, k2)
 
 
 def decode_rgb_png(image_bytes: tf.Tensor) -> tf.Tensor:
@@ -211,12 +238,12 @@ def decode_rgb_png(image_bytes: tf.Tensor) -> tf.Tensor:
 
 
 def make_natural_png_fn(model, stride: int, threshold: float, output: str = "flux", k1: int = 3, k2: int = 4,
-                        tta: bool = False):
+                        tta: bool = False, scales: tuple[float, ...] = (1.0,)):
     """`image_bytes` string `[N]` → `skeleton_png_bytes` string `[N]` for a DeepFlux model."""
 
     def one(image_bytes):
         rgb = decode_rgb_png(image_bytes)
-        out = detect_skeletons(model, tf.expand_dims(rgb, 0), stride, threshold, output, k1, k2, tta)
+        out = detect_skeletons(model, tf.expand_dims(rgb, 0), stride, threshold, output, k1, k2, tta, scales)
         return tf.io.encode_png(out["skeleton"][0] * tf.constant(255, tf.uint8))
 
     def png_fn(image_bytes):

@@ -109,10 +109,10 @@ def build_archive(model, threshold: float, stride: int, tta: bool = False, prune
 
 
 def build_natural_archive(model, stride: int, threshold: float, output: str = "flux", k1: int = 3, k2: int = 4,
-                          tta: bool = False):
+                          tta: bool = False, scales: tuple[float, ...] = (1.0,)):
     """An `ExportArchive` with the `serving_default` (RGB `images` → `skeleton`, `flux` and
     `confidence`, or `probability` for a binary model) and `predict_png` endpoints of a
-    natural-image (DeepFlux) model."""
+    natural-image (DeepFlux) model (`tta`, `scales`: see `natural_raw_outputs`)."""
     import keras
     import tensorflow as tf
 
@@ -123,12 +123,12 @@ def build_natural_archive(model, stride: int, threshold: float, output: str = "f
     # as well stores every variable a second time (twice the SavedModel size, same outputs).
     archive.add_endpoint(
         "serving_default",
-        lambda images: detect_skeletons(model, images, stride, threshold, output, k1, k2, tta),
+        lambda images: detect_skeletons(model, images, stride, threshold, output, k1, k2, tta, scales),
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")],
     )
     archive.add_endpoint(
         "predict_png",
-        make_natural_png_fn(model, stride, threshold, output, k1, k2, tta),
+        make_natural_png_fn(model, stride, threshold, output, k1, k2, tta, scales),
         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
     )
     return archive
@@ -216,6 +216,7 @@ def export_run(
                           "and the run's exports then run it (no --tta needed)")
     if info.get("tta"):  # the threshold was chosen with TTA (eval.tta): the graph must run it too
         tta = True
+    scales = tuple(float(s) for s in info.get("scales") or (1.0,))  # natural runs: eval.scales, recorded
     if (model_dir / str(version)).exists() and not force:
         raise ConfigError(f"{model_dir / str(version)} exists already; pass --force to replace it or "
                           "choose another --version")
@@ -250,7 +251,7 @@ def export_run(
         },
         tflite_input_size=list(tflite_size),
         **(dict(output=info.get("output", "flux"), k1=info.get("k1", 3), k2=info.get("k2", 4),
-                flux_radius=info.get("flux_radius")) if natural else {}),
+                flux_radius=info.get("flux_radius"), scales=list(scales)) if natural else {}),
         model=info.get("model"),
         training_data=info.get("data"),
         training_command=info.get("command"),
@@ -278,7 +279,7 @@ def export_run(
                 raise ConfigError(f"{target} exists already; pass --force to replace it")
             if natural:
                 flatbuffers[target] = convert_natural_tflite(model, stride, threshold, card["output"], tflite_size,
-                                                             variant, card["k1"], card["k2"], tta)
+                                                             variant, card["k1"], card["k2"], tta, scales)
             else:
                 flatbuffers[target] = convert_tflite(model, threshold, stride, tflite_size, variant, tta,
                                                     prune_length, gate_radius)
@@ -286,7 +287,8 @@ def export_run(
 
     if natural:
         card["inputs"], card["outputs"] = _natural_io(card["output"])
-        archive = build_natural_archive(model, stride, threshold, card["output"], card["k1"], card["k2"], tta)
+        archive = build_natural_archive(model, stride, threshold, card["output"], card["k1"], card["k2"], tta,
+                                        scales)
     else:
         archive = build_archive(model, threshold, stride, tta, prune_length, info.get("max_size"), gate_radius)
     with atomic_directory(model_dir / str(version), force=force) as tmp:

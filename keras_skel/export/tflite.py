@@ -60,12 +60,14 @@ def _representative_natural(size: tuple[int, int], count: int = 32, seed: int = 
 
 
 def convert_natural_tflite(model, stride: int, threshold: float, output: str, size: tuple[int, int], quantize: str,
-                           k1: int = 3, k2: int = 4, tta: bool = False) -> bytes:
+                           k1: int = 3, k2: int = 4, tta: bool = False, scales: tuple[float, ...] = (1.0,)) -> bytes:
     """Converts a DeepFlux serving graph (`export.graph.detect_skeletons`) at a fixed RGB input
-    `size` to a TFLite flatbuffer; arguments as `convert_tflite`, `output` `flux` or `binary`."""
+    `size` to a TFLite flatbuffer; arguments as `convert_tflite`, `output` `flux` or `binary`,
+    `scales` multi-scale averaging (`natural_raw_outputs`)."""
     from keras_skel.export.graph import detect_skeletons
 
-    return _convert(model, lambda images: detect_skeletons(model, images, stride, threshold, output, k1, k2, tta),
+    return _convert(model, lambda images: detect_skeletons(model, images, stride, threshold, output, k1, k2, tta,
+                                                           scales),
                     (1, size[0], size[1], 3), quantize, lambda: _representative_natural(tuple(size)))
 
 

@@ -21,7 +21,7 @@ __all__ = ["run_demo", "DEFAULT_MODEL"]
 
 TEST_SEED = 1001
 # The shipped model `predict` and `demo` use when none is named.
-DEFAULT_MODEL = "canet_shapes"
+DEFAULT_MODEL = "denoiser_shapes"
 
 
 def run_demo(out_dir: str | Path = "demo", model: str = DEFAULT_MODEL, count: int = 16, size: int = 256,

@@ -102,10 +102,9 @@ def _pooled_threshold(cfg, folds_dir: Path, seeds: Sequence[int]) -> dict | None
     sample."""
     if cfg.task != "shapes" or not cfg.data.source.startswith("synthetic"):
         return None
-    from keras_skel.config import config_to_dict
     from keras_skel.inference import KerasSkeletonizer
     from keras_skel.metrics.threshold import search_threshold
-    from keras_skel.registry import DATASETS
+    from keras_skel.training import build_splits
 
     model, info = load_ensemble(folds_dir)
     skeletonizer = KerasSkeletonizer(model, stride=info["stride"], name=str(folds_dir), tta=bool(cfg.eval.tta),
@@ -113,8 +112,7 @@ def _pooled_threshold(cfg, folds_dir: Path, seeds: Sequence[int]) -> dict | None
                                      gate_radius=info["gate_radius"])
     samples = []
     for seed in seeds:
-        data_args = dict(config_to_dict(cfg.data), seed=seed, image_size=tuple(cfg.data.image_size))
-        samples += DATASETS.build(cfg.data.source, **DATASETS.accepted(cfg.data.source, data_args)).val
+        samples += build_splits(cfg, seed).val
     pairs = [(skeletonizer.probability(shape), shape) for _, shape, _ in samples]
     threshold, table = search_threshold(
         pairs, [skeleton for _, _, skeleton in samples], cfg.eval.thresholds,

@@ -333,16 +333,14 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
     import keras
 
     from keras_skel.data.pipeline import evaluation_pipeline, training_pipeline
-    from keras_skel.registry import DATASETS, LOSSES, MODELS
+    from keras_skel.registry import LOSSES, MODELS
 
     keras.utils.set_random_seed(cfg.seed)
     previous_policy = keras.mixed_precision.global_policy()
     policy = resolve_precision(cfg.train.precision)
     keras.mixed_precision.set_global_policy(policy)
     try:
-        data_args = dict(config_to_dict(cfg.data), seed=cfg.seed)
-        data_args["image_size"] = tuple(cfg.data.image_size)
-        splits = DATASETS.build(cfg.data.source, **DATASETS.accepted(cfg.data.source, data_args))
+        splits = build_splits(cfg)
         if not splits.val:
             raise ConfigError("the validation split is empty: raise data.val_count or data.val_fraction")
         # SkeletonNet builds one loss per output (skeletal_points.volume_losses).
@@ -550,6 +548,16 @@ def _max_size(cfg) -> int | None:
     return canet_max_size(params["attention_stages"], params["depth"])
 
 
+def build_splits(cfg: Config, seed: int | None = None):
+    """The dataset source's `Splits` for a recipe (`data.*` settings), with `seed` (default the
+    recipe's own)."""
+    from keras_skel.registry import DATASETS
+
+    data_args = dict(config_to_dict(cfg.data), seed=cfg.seed if seed is None else int(seed),
+                     image_size=tuple(cfg.data.image_size))
+    return DATASETS.build(cfg.data.source, **DATASETS.accepted(cfg.data.source, data_args))
+
+
 def reselect(run_dir: str | Path, overrides: Sequence[str] = (), command: str | None = None) -> TrainResult:
     """Re-does the end of a finished run with other `eval.*` settings: threshold search (and
     input-skip calibration) on its validation split, `model.json`, `metrics.json`.
@@ -568,7 +576,6 @@ def reselect(run_dir: str | Path, overrides: Sequence[str] = (), command: str | 
     import keras
 
     from keras_skel.config import apply_overrides
-    from keras_skel.registry import DATASETS
 
     run_dir = Path(run_dir)
     if not (run_dir / "metrics.json").is_file() or not (run_dir / "config.yaml").is_file():
@@ -580,9 +587,7 @@ def reselect(run_dir: str | Path, overrides: Sequence[str] = (), command: str | 
     cfg = config_from_dict(apply_overrides(raw, overrides), origin=str(run_dir / "config.yaml"))
     old_metrics = json.loads((run_dir / "metrics.json").read_text())
     old_info = json.loads((run_dir / "model.json").read_text()) if (run_dir / "model.json").is_file() else {}
-    data_args = dict(config_to_dict(cfg.data), seed=cfg.seed)
-    data_args["image_size"] = tuple(cfg.data.image_size)
-    splits = DATASETS.build(cfg.data.source, **DATASETS.accepted(cfg.data.source, data_args))
+    splits = build_splits(cfg)
     history = keras.callbacks.History()
     history.history = old_metrics.get("history", {})
     previous = old_info.get("command")

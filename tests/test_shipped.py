@@ -1,6 +1,7 @@
 """The shipped models (saved_models/denoiser_shapes, the default, saved_models/canet_shapes,
-saved_models/unet_shapes and saved_models/deepflux_natural): loadable by name, their cards complete and true to what they claim,
-their TFLite and Keras twins equivalent, and better than the classical baseline where they say so."""
+saved_models/unet_shapes and saved_models/deepflux_natural): loadable by name, their cards complete
+and true to what they claim, their TFLite and Keras twins equivalent, and better than the classical
+baseline where they say so."""
 
 from pathlib import Path
 

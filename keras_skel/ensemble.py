@@ -103,7 +103,6 @@ def _pooled_threshold(cfg, folds_dir: Path, seeds: Sequence[int]) -> dict | None
     if cfg.task != "shapes" or not cfg.data.source.startswith("synthetic"):
         return None
     from keras_skel.inference import KerasSkeletonizer
-    from keras_skel.metrics.threshold import search_threshold
     from keras_skel.training import build_splits
 
     model, info = load_ensemble(folds_dir)
@@ -113,11 +112,10 @@ def _pooled_threshold(cfg, folds_dir: Path, seeds: Sequence[int]) -> dict | None
     samples = []
     for seed in seeds:
         samples += build_splits(cfg, seed).val
-    pairs = [(skeletonizer.probability(shape), shape) for _, shape, _ in samples]
-    threshold, table = search_threshold(
-        pairs, [skeleton for _, _, skeleton in samples], cfg.eval.thresholds,
-        lambda pair, t: skeletonizer.skeleton_from_probability(pair[0], t, shape=pair[1]),
-        cfg.eval.threshold_tolerance)
+    shapes = [shape for _, shape, _ in samples]
+    threshold, table = skeletonizer.choose_threshold(
+        [skeletonizer.probability(shape) for shape in shapes], shapes, [skeleton for _, _, skeleton in samples],
+        cfg.eval.thresholds, cfg.eval.threshold_tolerance)
     return dict(threshold=threshold, threshold_table=table, threshold_samples=len(samples), tta=bool(cfg.eval.tta))
 
 

@@ -176,6 +176,16 @@ class KerasSkeletonizer(Skeletonizer):
         return skeleton_from_probability(probability, self.threshold if threshold is None else threshold,
                                          self.prune_length, self.gate_radius, shape)
 
+    def choose_threshold(self, probabilities, shapes, skeletons, thresholds, tolerance: float = 0.0):
+        """`(threshold, table)`: the candidate whose skeletons (this skeletonizer's post-processing
+        of each probability map, gated with its input shape) score the best dataset-level F1 against
+        `skeletons` at `tolerance` px (`metrics.threshold.search_threshold`)."""
+        from keras_skel.metrics.threshold import search_threshold
+
+        return search_threshold(list(zip(probabilities, shapes)), skeletons, thresholds,
+                                lambda pair, t: self.skeleton_from_probability(pair[0], t, shape=pair[1]),
+                                tolerance)
+
 
 @functools.lru_cache(maxsize=8)
 def _skeleton_graph(prune_length: int, gate_radius: int = 0):

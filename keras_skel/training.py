@@ -604,24 +604,22 @@ def _calibrate_input_skip(cfg, full_model, model, skeletonizer, splits, best_pat
     import keras
 
     from keras_skel.inference import KerasSkeletonizer
-    from keras_skel.metrics.threshold import search_threshold
 
     skip = model.get_layer("input_skip")
     logits_model = keras.Model(model.inputs, skip.input[0])
     raw = KerasSkeletonizer(logits_model, stride=skeletonizer.stride, max_size=skeletonizer.max_size,
                             tta=skeletonizer.tta)
-    logits = [raw.probability(shape) for _, shape, _ in splits.val]
-    signs = [2.0 * (shape > 0) - 1.0 for _, shape, _ in splits.val]
+    shapes = [shape for _, shape, _ in splits.val]
+    logits = [raw.probability(shape) for shape in shapes]
+    signs = [2.0 * (shape > 0) - 1.0 for shape in shapes]
     gts = [skeleton for _, _, skeleton in splits.val]
     learned = float(skip.scale.numpy())
     table = []
     for offset in (0.0, *[float(o) for o in cfg.eval.skip_scale_offsets if float(o) != 0.0]):
         scale = learned + offset
         probabilities = [1.0 / (1.0 + np.exp(-(z + scale * sign))) for z, sign in zip(logits, signs)]
-        threshold, rows = search_threshold(
-            [(p, shape) for p, (_, shape, _) in zip(probabilities, splits.val)], gts, cfg.eval.thresholds,
-            lambda pair, t: skeletonizer.skeleton_from_probability(pair[0], t, shape=pair[1]),
-            cfg.eval.threshold_tolerance)
+        threshold, rows = skeletonizer.choose_threshold(probabilities, shapes, gts, cfg.eval.thresholds,
+                                                        cfg.eval.threshold_tolerance)
         f1 = max(row["f1"] for row in rows)
         table.append(dict(scale=round(scale, 4), offset=offset, threshold=threshold, f1=f1))
     best = max(table, key=lambda row: (row["f1"], -abs(row["offset"])))
@@ -642,7 +640,6 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
 
     from keras_skel.inference import MODEL_INFO_FILE, KerasSkeletonizer, infer_stride
     from keras_skel.metrics.skeleton_f1 import SkeletonF1Accumulator
-    from keras_skel.metrics.threshold import search_threshold
     from keras_skel.models.canet import probability_model
 
     best_path = run_dir / "best.keras"
@@ -658,21 +655,19 @@ def _finish_run(cfg, run_dir: Path, model, splits, history, train_seconds: float
     gts = [skeleton for _, _, skeleton in splits.val]
     shapes = [shape for _, shape, _ in splits.val]
 
-    def to_skeleton(probability_and_shape, threshold):
-        probability, shape = probability_and_shape
-        return skeletonizer.skeleton_from_probability(probability, threshold, shape=shape)
-
     skip_table = None
     if cfg.eval.skip_scale_offsets and any(layer.name == "input_skip" for layer in model.layers):
         skip_table = _calibrate_input_skip(cfg, full_model, model, skeletonizer, splits, best_path)
-    probabilities = [(skeletonizer.probability(shape), shape) for shape in shapes]
-    threshold, table = search_threshold(probabilities, gts, cfg.eval.thresholds, to_skeleton,
-                                        cfg.eval.threshold_tolerance)
+    probabilities = [skeletonizer.probability(shape) for shape in shapes]
+    threshold, table = skeletonizer.choose_threshold(probabilities, shapes, gts, cfg.eval.thresholds,
+                                                     cfg.eval.threshold_tolerance)
+    skeletons = [skeletonizer.skeleton_from_probability(p, threshold, shape=shape)
+                 for p, shape in zip(probabilities, shapes)]
     scores = {}
     for key, tol in (("exact", 0.0), ("tolerant", cfg.eval.tolerance)):
         acc = SkeletonF1Accumulator(tol)
-        for prob, gt in zip(probabilities, gts):
-            acc.update(to_skeleton(prob, threshold), gt)
+        for skeleton, gt in zip(skeletons, gts):
+            acc.update(skeleton, gt)
         result = acc.result()
         scores[key] = {k: result[k] for k in ("precision", "recall", "f1", "mean_image_f1")}
 

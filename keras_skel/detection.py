@@ -132,15 +132,17 @@ def _tflite_detector(path: Path, card: dict) -> SkeletonDetector:
 
 def _served_task(url: str) -> str | None:
     """The task of a model served over TF Serving's REST API, read off its `serving_default`
-    signature: `volumes` (images → points), `natural` (RGB images → skeleton and flux +
-    confidence, or probability for the classification baseline), None for the binary-shape
-    models (one-channel images → skeleton, probability)."""
+    signature: `volumes` (images → points), `thin` (images → labels), `natural` (RGB images →
+    skeleton and flux + confidence, or probability for the classification baseline), None for
+    the binary-shape models (one-channel images → skeleton, probability)."""
     from keras_skel.serving.client import RestClient
 
     inputs, outputs = RestClient(url).signature("serving_default")
     images = inputs.get("images")
     if "points" in outputs:
         return "volumes"
+    if "labels" in outputs:
+        return "thin"
     if images is not None and images.shape and images.shape[-1] == 3 and "skeleton" in outputs:
         return "natural"
     return None

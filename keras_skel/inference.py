@@ -341,16 +341,17 @@ TILE_OVERLAP = 32  # px each tile shares with its neighbours (it keeps its centr
 
 
 def tiled_probability(fn, binary: np.ndarray, tile: tuple[int, int], overlap: int) -> np.ndarray:
-    """Runs `fn` (a `[th, tw]` binary tile → probability) over overlapping tiles of `binary`
-    and stitches the result: each output pixel comes from the tile where it lies farthest from a
+    """Runs `fn` (a `[th, tw]` tile of `binary`, an image `[H, W]` of any dtype → probability
+    `[th, tw]` or `[th, tw, C]`) over overlapping tiles, zero-padded to at least one tile, and
+    stitches the result: each output pixel comes from the tile where it lies farthest from a
     cut edge (tiles keep their centres), so no seam falls inside a tile's border zone."""
     h, w = binary.shape
     th, tw = tile
     overlap = min(overlap, th // 4, tw // 4)
     step_h, step_w = th - 2 * overlap, tw - 2 * overlap
-    padded = np.zeros((max(h, th), max(w, tw)), bool)
+    padded = np.zeros((max(h, th), max(w, tw)), binary.dtype)
     padded[:h, :w] = binary
-    out = np.zeros(padded.shape, np.float32)
+    out = None
 
     def starts(total, size, step):
         positions = list(range(0, max(total - size, 0) + 1, step))
@@ -361,7 +362,9 @@ def tiled_probability(fn, binary: np.ndarray, tile: tuple[int, int], overlap: in
     ys, xs = starts(padded.shape[0], th, step_h), starts(padded.shape[1], tw, step_w)
     for iy, y in enumerate(ys):
         for ix, x in enumerate(xs):
-            prob = fn(padded[y:y + th, x:x + tw])
+            prob = np.asarray(fn(padded[y:y + th, x:x + tw]), np.float32)
+            if out is None:
+                out = np.zeros(padded.shape + prob.shape[2:], np.float32)
             # The region this tile owns: from halfway into the overlap with the previous tile
             # to halfway into the overlap with the next one.
             y0 = 0 if iy == 0 else (ys[iy - 1] + th + y) // 2 - y

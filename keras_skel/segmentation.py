@@ -21,7 +21,8 @@ from keras_skel.data.folders import list_images
 from keras_skel.data.io import IMAGE_SUFFIXES, is_image_path
 from keras_skel.errors import ConfigError, DataError, ModelNotFoundError
 
-__all__ = ["ThinSegmenter", "load_segmenter", "evaluate_segmentation", "evaluate_folder", "predict_thin_files",
+__all__ = ["ThinSegmenter", "GraphSegmenter", "TFLiteSegmenter", "load_segmenter", "evaluate_segmentation",
+           "evaluate_folder", "predict_thin_files",
            "measure_pipeline_rate"]
 
 # Overlay colours of classes 1..8 (RGB).
@@ -74,23 +75,126 @@ class ThinSegmenter:
         return np.argmax(prob, axis=-1).astype(np.uint8)
 
 
+class GraphSegmenter(ThinSegmenter):
+    """Label maps from an exported thin-structure graph, whose `serving_default` pads, runs the
+    model, crops back and takes the labels (`export.graph.segment_images`).
+
+    Args:
+        fn: `images [1, ..., 1] float32 → {"labels", "probability"}` as NumPy arrays.
+        classes: foreground classes.
+        ndim: 2 (images) or 3 (volumes).
+        name: shown in reports.
+    """
+
+    def __init__(self, fn, classes: int, ndim: int, name: str):
+        self.model = None
+        self.classes = int(classes)
+        self.ndim = int(ndim)
+        self.stride = 1  # padding to the network's stride happens inside the graph
+        self.name = name
+        self._fn = fn
+
+    def _outputs(self, image: np.ndarray) -> dict:
+        image = np.asarray(image, np.float32)
+        if image.ndim != self.ndim:
+            raise DataError(f"{self.name} segments {self.ndim}-D inputs; got an array of shape {image.shape}")
+        return {k: np.asarray(v)[0] for k, v in self._fn(image[None, ..., None]).items()}
+
+    def probability(self, image: np.ndarray) -> np.ndarray:
+        return self._outputs(image)["probability"].astype(np.float32)
+
+    def labels(self, image: np.ndarray) -> np.ndarray:
+        return self._outputs(image)["labels"][..., 0].astype(np.uint8)
+
+
+def _saved_model_segmenter(path: Path, card: dict) -> GraphSegmenter:
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    return GraphSegmenter(lambda images: {k: v.numpy() for k, v in signature(images=images).items()},
+                          card["classes"], card["ndim"], str(path))
+
+
+def _rest_segmenter(url: str) -> GraphSegmenter:
+    """A thin-structure model served over TF Serving's REST API (its signature tells the
+    dimensionality and the classes)."""
+    from keras_skel.serving.client import RestClient
+
+    client = RestClient(url)
+    inputs, outputs = client.signature("serving_default")
+    channels = outputs["probability"].shape[-1]
+    return GraphSegmenter(lambda images: client.predict(inputs=images, signature_name="serving_default"),
+                          1 if channels == 1 else channels - 1, len(inputs["images"].shape) - 2, client.base_url)
+
+
+class TFLiteSegmenter(ThinSegmenter):
+    """Label maps from a 2-D thin-structure `.tflite` model (fixed input size) run by LiteRT.
+
+    Images up to its size are padded with zeros and cropped back; larger ones run as
+    overlapping tiles whose probabilities are stitched (`inference.tiled_probability`) and
+    labelled by the same rule as the graph. Near the padded border the network sees zeros where
+    the Keras model would see its own padding, so labels there can differ slightly from the
+    SavedModel's."""
+
+    def __init__(self, path: str | Path, card: dict, overlap: int = 32):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(path)
+        self.model = None
+        self.classes = int(card["classes"])
+        self.ndim = 2
+        self.stride = 1
+        self.name = str(path)
+        self.overlap = overlap
+        try:
+            self._runner = Interpreter(model_path=str(self.path)).get_signature_runner("serving_default")
+        except (ValueError, RuntimeError) as err:
+            raise ModelNotFoundError(f"{self.path} is not a keras-skel TFLite model: {err}") from None
+        self.size = tuple(int(d) for d in self._runner.get_input_details()["images"]["shape"][1:3])
+
+    def _run(self, tile: np.ndarray) -> dict:
+        return {k: v[0] for k, v in self._runner(images=np.asarray(tile, np.float32)[None, :, :, None]).items()}
+
+    def probability(self, image: np.ndarray) -> np.ndarray:
+        from keras_skel.inference import tiled_probability
+
+        image = np.asarray(image, np.float32)
+        if image.ndim != 2:
+            raise DataError(f"{self.name} segments 2-D images; got an array of shape {image.shape}")
+        return tiled_probability(lambda tile: self._run(tile)["probability"], image, self.size, self.overlap)
+
+
 def load_segmenter(path: str | Path) -> ThinSegmenter:
-    """A `ThinSegmenter` from a thin run directory (`best.keras` + `model.json`) or a `.keras`
-    file beside such a `model.json`."""
+    """A `ThinSegmenter` from a thin run directory (`best.keras` + `model.json`), a `.keras`
+    file beside such a `model.json`, an exported SavedModel (folder, model folder or shipped
+    name), a 2-D `.tflite` file exported beside one, or a TF Serving REST URL
+    (`http://HOST:PORT/v1/models/NAME`)."""
     import keras
 
+    from keras_skel.detection import _info, _resolve, _served_task
     from keras_skel.models.canet import probability_model
 
-    path = Path(path)
-    folder, keras_file = (path, path / "best.keras") if path.is_dir() else (path.parent, path)
-    info_file = folder / "model.json"
-    if not keras_file.is_file() or not info_file.is_file():
-        raise ModelNotFoundError(f"{path} is not a thin-structure run: it needs best.keras and model.json "
-                         "(made by `keras-skel train` with a thin recipe)")
-    info = json.loads(info_file.read_text())
+    if str(path).startswith(("http://", "https://")):
+        if _served_task(str(path)) != "thin":
+            raise ConfigError(f"{path} serves no thin-structure model: its serving_default has no labels output")
+        return _rest_segmenter(str(path))
+    try:
+        kind, file = _resolve(path)
+    except ModelNotFoundError:
+        raise ModelNotFoundError(f"{path} is not a thin-structure model: expected a run with best.keras and "
+                                 "model.json (made by `keras-skel train` with a thin recipe), its .keras file, or "
+                                 "its export (SavedModel folder, .tflite file)") from None
+    info = _info(kind, file)
+    if not info:
+        raise ModelNotFoundError(f"{path}: found {file} but no model.json or model card beside it, so not a "
+                                 "finished thin-structure run or export")
     if info.get("task") != "thin":
-        raise ConfigError(f"{info_file} is a {info.get('task')!r} model, not a thin-structure one")
-    model = probability_model(keras.saving.load_model(keras_file, compile=False))
+        raise ConfigError(f"{path} is a {info.get('task') or 'binary-shape'!s} model, not a thin-structure one")
+    if kind == "saved_model":
+        return _saved_model_segmenter(file, info)
+    if kind == "tflite":
+        return TFLiteSegmenter(file, info)
+    model = probability_model(keras.saving.load_model(file, compile=False))
     return ThinSegmenter(model, info["classes"], info["stride"], name=str(path))
 
 

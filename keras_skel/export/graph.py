@@ -14,7 +14,7 @@ from keras_skel.ops.postprocess import probability_to_skeleton
 __all__ = ["skeletal_outputs", "probability_of", "skeletonize_images", "decode_binary_png", "make_png_fn",
            "detect_skeletons",
            "natural_raw_outputs", "skeletons_from_outputs", "d4_vector_map", "d4_average",
-           "decode_rgb_png", "make_natural_png_fn"]
+           "decode_rgb_png", "make_natural_png_fn", "decode_grey_image", "segment_images", "make_thin_png_fn"]
 
 
 def _probability(model, binary: tf.Tensor, stride: int) -> tf.Tensor:
@@ -80,11 +80,12 @@ def skeletonize_images(model, images: tf.Tensor, threshold: float, stride: int,
     return {"skeleton": skeleton, "probability": probability}
 
 
-def decode_binary_png(image_bytes: tf.Tensor) -> tf.Tensor:
-    """PNG/JPEG/BMP/GIF bytes → float32 `[H, W, 1]` binary shape, by the dataset rule.
+def decode_grey_image(image_bytes: tf.Tensor, alpha_is_shape: bool = False) -> tf.Tensor:
+    """PNG/JPEG/BMP/GIF bytes → float32 `[H, W, 1]` grey values in 0..1.
 
-    8- and 16-bit images are decoded to a 16-bit range and binarized at 50%; RGB(A) goes
-    through luminance; a non-constant alpha channel is the shape (DESIGN.md §3).
+    8- and 16-bit images are decoded to a 16-bit range (so both scale to 0..1); RGB goes through
+    luminance (0.299, 0.587, 0.114); an alpha channel is dropped, or, with `alpha_is_shape`,
+    used instead of the colour where it is not constant (the binary-shape rule, DESIGN.md §3).
     """
     image = tf.io.decode_image(image_bytes, channels=0, dtype=tf.uint16, expand_animations=False)
     image = tf.cast(image, tf.float32) / 65535.0
@@ -94,6 +95,8 @@ def decode_binary_png(image_bytes: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(rgb * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)
 
     def from_rgb_or_alpha(colour, alpha):
+        if not alpha_is_shape:
+            return colour
         alpha_varies = tf.reduce_max(alpha) > tf.reduce_min(alpha)
         return tf.cond(alpha_varies, lambda: alpha, lambda: colour)
 
@@ -107,7 +110,16 @@ def decode_binary_png(image_bytes: tf.Tensor) -> tf.Tensor:
         ],
     )
     grey.set_shape([None, None, 1])
-    return tf.cast(grey > 0.5, tf.float32)
+    return grey
+
+
+def decode_binary_png(image_bytes: tf.Tensor) -> tf.Tensor:
+    """PNG/JPEG/BMP/GIF bytes → float32 `[H, W, 1]` binary shape, by the dataset rule.
+
+    8- and 16-bit images are decoded to a 16-bit range and binarized at 50%; RGB(A) goes
+    through luminance; a non-constant alpha channel is the shape (DESIGN.md §3).
+    """
+    return tf.cast(decode_grey_image(image_bytes, alpha_is_shape=True) > 0.5, tf.float32)
 
 
 def make_png_fn(model, threshold: float, stride: int, tta: bool = False, prune_length: int = 0,
@@ -271,3 +283,42 @@ def skeletal_outputs(model, images: tf.Tensor, image_size: int, point_labels, th
         volume = tf.cast(out["volume"][..., 0], tf.float32)
         result.update(volume=volume, volume_mask=tf.cast(volume >= threshold, tf.uint8))
     return result
+
+
+def segment_images(model, images: tf.Tensor, stride: int) -> dict[str, tf.Tensor]:
+    """A thin-structure model on grey images `[N, H, W, 1]` or volumes `[N, D, H, W, 1]`
+    (values 0..1, any size: padded to `stride` and cropped back).
+
+    Returns:
+        `labels` uint8 `[N, ..., 1]` (0 = background, 1..K: the 0.5 threshold of a one-channel
+        sigmoid model, the argmax of a softmax one whose channel 0 is the background) and
+        `probability` float32 `[N, ..., C]`, as `segmentation.ThinSegmenter` computes them.
+    """
+    images = tf.cast(images, tf.float32)
+    shape = tf.shape(images)
+    spatial = images.shape.rank - 2
+    probability = tf.cast(model(pad_to_multiple(images, stride), training=False), tf.float32)
+    channels = probability.shape[-1]
+    probability = tf.slice(probability, tf.zeros([spatial + 2], tf.int32),
+                           tf.concat([shape[:-1], [-1]], axis=0))
+    probability.set_shape([None] * (spatial + 1) + [channels])
+    if channels == 1:
+        labels = tf.cast(probability >= 0.5, tf.uint8)
+    else:
+        labels = tf.cast(tf.argmax(probability, axis=-1, output_type=tf.int32), tf.uint8)[..., None]
+    return {"labels": labels, "probability": probability}
+
+
+def make_thin_png_fn(model, stride: int):
+    """`image_bytes` string `[N]` → `labels_png_bytes` string `[N]` (8-bit PNGs, value = class;
+    each image its own size) for a 2-D thin-structure model."""
+
+    def one(image_bytes):
+        grey = decode_grey_image(image_bytes)
+        return tf.io.encode_png(segment_images(model, grey[None], stride)["labels"][0])
+
+    def png_fn(image_bytes):
+        encoded = tf.map_fn(one, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
+        return {"labels_png_bytes": encoded}
+
+    return png_fn

@@ -194,8 +194,10 @@ def export_run(
 
     task = read_model_info(Path(run_dir)).get("task")
     if task == "thin":
-        raise ConfigError(f"{run_dir} is a task thin run: exporting those is not supported yet (binary-shape, "
-                          "natural-image and SkeletonNet runs export)")
+        if tta:
+            raise ConfigError("thin-structure models export without test-time augmentation: drop --tta")
+        return _export_thin(Path(run_dir), name, root, version, force, tflite, tuple(tflite_size or (256, 256)),
+                            quantize, eval_dirs, command, notes)
     if task == "volumes":
         if tflite or tta:
             raise ConfigError("SkeletonNet models export as SavedModels only: drop --tflite / --quantize / --tta")
@@ -320,6 +322,108 @@ def build_volumes_archive(model, image_size: int, point_labels, threshold: float
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")],
     )
     return archive
+
+
+def build_thin_archive(model, stride: int, ndim: int):
+    """An `ExportArchive` for a thin-structure model: `serving_default` (grey `images` →
+    `labels`, `probability`) and, for 2-D models, `predict_png` (`image_bytes` →
+    `labels_png_bytes`)."""
+    import keras
+    import tensorflow as tf
+
+    from keras_skel.export.graph import make_thin_png_fn, segment_images
+
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint(
+        "serving_default",
+        lambda images: segment_images(model, images, stride),
+        input_signature=[tf.TensorSpec([None] * (ndim + 1) + [1], tf.float32, name="images")],
+    )
+    if ndim == 2:
+        archive.add_endpoint("predict_png", make_thin_png_fn(model, stride),
+                             input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    return archive
+
+
+def _thin_io(ndim: int, channels: int) -> tuple[dict, dict]:
+    """The card's `inputs` / `outputs` of a thin-structure SavedModel."""
+    axes = "H, W" if ndim == 2 else "D, H, W"
+    rule = "0.5 threshold of the sigmoid" if channels == 1 else "argmax; channel 0 = background"
+    inputs = {"serving_default": {"images": f"float32 [N, {axes}, 1], grey values 0..1; any N, {axes}"}}
+    outputs = {"serving_default": {"labels": f"uint8 [N, {axes}, 1]: 0 background, 1..K class ({rule})",
+                                   "probability": f"float32 [N, {axes}, {channels}]"}}
+    if ndim == 2:
+        inputs["predict_png"] = {"image_bytes": "string [N]: PNG/JPEG/BMP/GIF bytes (8/16-bit grey or RGB: "
+                                                "luminance)"}
+        outputs["predict_png"] = {"labels_png_bytes": "string [N]: 8-bit PNG, value = class"}
+    return inputs, outputs
+
+
+def _export_thin(run_dir: Path, name: str, root, version, force: bool, tflite: bool, tflite_size: tuple[int, int],
+                 quantize: Sequence[str], eval_dirs, command, notes) -> ExportResult:
+    """`export_run` of a thin-structure (segmentation) run: SavedModel, and for 2-D models
+    optionally TFLite at `tflite_size`."""
+    from keras_skel.errors import ConfigError
+    from keras_skel.export.layout import atomic_directory, atomic_file, next_version, validate_name
+    from keras_skel.inference import read_model_info
+    from keras_skel.segmentation import load_segmenter
+
+    segmenter = load_segmenter(run_dir)  # checks best.keras and model.json
+    model, ndim, stride = segmenter.model, segmenter.ndim, segmenter.stride
+    info = read_model_info(run_dir)
+    metrics_path = run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    name = validate_name(name)
+    model_dir = Path(root) / name
+    version = int(version) if version is not None else next_version(model_dir)
+    if (model_dir / str(version)).exists() and not force:
+        raise ConfigError(f"{model_dir / str(version)} exists already; pass --force to replace it or "
+                          "choose another --version")
+    channels = int(model.output_shape[-1])
+    inputs, outputs = _thin_io(ndim, channels)
+    card = dict(
+        name=name, version=version, task="thin",
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        classes=int(info["classes"]), ndim=ndim, stride=stride, training_image_size=info.get("image_size"),
+        inputs=inputs, outputs=outputs, model=info.get("model"), training_data=info.get("data"),
+        training_command=info.get("command"), validation=metrics.get("val"), export_command=command,
+        notes=list(notes), run_dir=str(run_dir.resolve()),
+        versions={"tensorflow": _tf_version(), "keras_skel": _package_version()}, scores={},
+    )
+    flatbuffers: dict[Path, bytes] = {}
+    if tflite:
+        if ndim != 2:
+            raise ConfigError("3-D thin-structure models export as SavedModels only: drop --tflite / --quantize")
+        if tflite_size[0] % stride or tflite_size[1] % stride:
+            raise ConfigError(f"TFLite size {tflite_size} must be a multiple of the model stride {stride}")
+        from keras_skel.export.tflite import QUANTIZATIONS, convert_thin_tflite
+
+        for variant in quantize:
+            if variant not in QUANTIZATIONS:
+                raise ConfigError(f"unknown quantization {variant!r}; choose from {', '.join(QUANTIZATIONS)}")
+            target = Path(root) / f"{name}{'' if variant == 'none' else '_' + variant}.tflite"
+            if target.exists() and not force:
+                raise ConfigError(f"{target} exists already; pass --force to replace it")
+            flatbuffers[target] = convert_thin_tflite(model, stride, tflite_size, variant, card["classes"])
+        card["tflite_input_size"] = list(tflite_size)
+        card["tflite"] = {path.name: variant for path, variant in zip(flatbuffers, quantize)}
+    archive = build_thin_archive(model, stride, ndim)
+    with atomic_directory(model_dir / str(version), force=force) as tmp:
+        archive.write_out(str(tmp), verbose=False)
+        (tmp / MODEL_CARD).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2))
+        if eval_dirs:  # scored as exported, before it becomes visible
+            from keras_skel.segmentation import evaluate_folder
+
+            card["scores"] = {}
+            for folder in eval_dirs:
+                report = evaluate_folder(tmp, folder)
+                card["scores"][Path(folder).name] = {k: v for k, v in report.items() if k not in ("model", "data")}
+            (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2))
+    for target, flatbuffer in flatbuffers.items():
+        with atomic_file(target, force=force) as tmp_path:
+            tmp_path.write_bytes(flatbuffer)
+    return ExportResult(model_dir / str(version), tuple(flatbuffers), card)
 
 
 def _export_volumes(run_dir: Path, name: str, root, version, force: bool, eval_dirs, command, notes) -> ExportResult:

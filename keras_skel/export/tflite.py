@@ -7,7 +7,7 @@ import tempfile
 
 from keras_skel.errors import ConfigError
 
-__all__ = ["convert_tflite", "convert_natural_tflite", "QUANTIZATIONS"]
+__all__ = ["convert_tflite", "convert_natural_tflite", "convert_thin_tflite", "QUANTIZATIONS"]
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 
@@ -69,6 +69,26 @@ def convert_natural_tflite(model, stride: int, threshold: float, output: str, si
     return _convert(model, lambda images: detect_skeletons(model, images, stride, threshold, output, k1, k2, tta,
                                                            scales),
                     (1, size[0], size[1], 3), quantize, lambda: _representative_natural(tuple(size)))
+
+
+def _representative_thin(size: tuple[int, int], classes: int, count: int = 32, seed: int = 0):
+    """Calibration inputs for full-integer quantization of thin-structure models."""
+    import numpy as np
+
+    from keras_skel.data.thin import make_thin_sample
+
+    for index in range(count):
+        image, _ = make_thin_sample(seed, index, tuple(size), classes)
+        yield {"images": np.asarray(image, np.float32)[None, :, :, None]}
+
+
+def convert_thin_tflite(model, stride: int, size: tuple[int, int], quantize: str, classes: int = 1) -> bytes:
+    """Converts a 2-D thin-structure serving graph (`export.graph.segment_images`: `labels`,
+    `probability`) at a fixed grey input `size`; `quantize` as `convert_tflite`."""
+    from keras_skel.export.graph import segment_images
+
+    return _convert(model, lambda images: segment_images(model, images, stride), (1, size[0], size[1], 1), quantize,
+                    lambda: _representative_thin(tuple(size), classes))
 
 
 def _convert(model, fn, input_shape: tuple[int, ...], quantize: str, representative) -> bytes:

@@ -76,11 +76,31 @@ def load_run(run_dir: str | Path):
 
     try:
         model = probability_model(keras.saving.load_model(best, compile=False))
-        metrics_path = run_dir / "metrics.json"
-        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+        metrics = _read_metrics(run_dir)
     except Exception as err:  # Keras raises many types for a damaged archive
         raise ModelNotFoundError(f"{run_dir}: could not load the run's model or metrics: {err}") from None
     return model, info, metrics
+
+
+def _read_metrics(run_dir: Path) -> dict:
+    """A run's `metrics.json` ({} if it has none)."""
+    path = Path(run_dir) / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _version_target(root, name: str, version: int | None, force: bool) -> tuple[str, Path, int]:
+    """`(name, model folder, version)` of a new export: the name validated, the version one above
+    the highest existing unless given; an existing version is refused without `force`."""
+    from keras_skel.errors import ConfigError
+    from keras_skel.export.layout import next_version, validate_name
+
+    name = validate_name(name)
+    model_dir = Path(root) / name
+    version = int(version) if version is not None else next_version(model_dir)
+    if (model_dir / str(version)).exists() and not force:
+        raise ConfigError(f"{model_dir / str(version)} exists already; pass --force to replace it or "
+                          "choose another --version")
+    return name, model_dir, version
 
 
 def build_archive(model, threshold: float, stride: int, tta: bool = False, prune_length: int = 0,
@@ -188,7 +208,7 @@ def export_run(
         >>> export_run("runs/unet", "unet_shapes", tflite=True)  # doctest: +SKIP
     """
     from keras_skel.errors import ConfigError
-    from keras_skel.export.layout import atomic_directory, atomic_file, next_version, validate_name
+    from keras_skel.export.layout import atomic_directory, atomic_file
 
     from keras_skel.inference import read_model_info
 
@@ -203,9 +223,7 @@ def export_run(
             raise ConfigError("SkeletonNet models export as SavedModels only: drop --tflite / --quantize / --tta")
         return _export_volumes(Path(run_dir), name, root, version, force, eval_dirs, command, notes)
     model, info, metrics = load_run(run_dir)
-    name = validate_name(name)
-    model_dir = Path(root) / name
-    version = int(version) if version is not None else next_version(model_dir)
+    name, model_dir, version = _version_target(root, name, version, force)
     threshold = float(info["threshold"])
     prune_length = int(info.get("prune_length", 0))
     gate_radius = int(info.get("gate_radius", 0))
@@ -219,9 +237,6 @@ def export_run(
     if info.get("tta"):  # the threshold was chosen with TTA (eval.tta): the graph must run it too
         tta = True
     scales = tuple(float(s) for s in info.get("scales") or (1.0,))  # natural runs: eval.scales, recorded
-    if (model_dir / str(version)).exists() and not force:
-        raise ConfigError(f"{model_dir / str(version)} exists already; pass --force to replace it or "
-                          "choose another --version")
     if tflite_size[0] % stride or tflite_size[1] % stride:
         raise ConfigError(f"TFLite size {tflite_size} must be a multiple of the model stride {stride}")
     if tflite and info.get("max_size") and max(tflite_size) > int(info["max_size"]):
@@ -364,21 +379,15 @@ def _export_thin(run_dir: Path, name: str, root, version, force: bool, tflite: b
     """`export_run` of a thin-structure (segmentation) run: SavedModel, and for 2-D models
     optionally TFLite at `tflite_size`."""
     from keras_skel.errors import ConfigError
-    from keras_skel.export.layout import atomic_directory, atomic_file, next_version, validate_name
+    from keras_skel.export.layout import atomic_directory, atomic_file
     from keras_skel.inference import read_model_info
     from keras_skel.segmentation import load_segmenter
 
     segmenter = load_segmenter(run_dir)  # checks best.keras and model.json
     model, ndim, stride = segmenter.model, segmenter.ndim, segmenter.stride
     info = read_model_info(run_dir)
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    name = validate_name(name)
-    model_dir = Path(root) / name
-    version = int(version) if version is not None else next_version(model_dir)
-    if (model_dir / str(version)).exists() and not force:
-        raise ConfigError(f"{model_dir / str(version)} exists already; pass --force to replace it or "
-                          "choose another --version")
+    metrics = _read_metrics(run_dir)
+    name, model_dir, version = _version_target(root, name, version, force)
     channels = int(model.output_shape[-1])
     inputs, outputs = _thin_io(ndim, channels)
     card = dict(
@@ -433,8 +442,7 @@ def _export_volumes(run_dir: Path, name: str, root, version, force: bool, eval_d
 
     import keras_skel.layers  # noqa: F401  (custom layers for deserialization)
     import keras_skel.models.skeletonnet  # noqa: F401
-    from keras_skel.errors import ConfigError
-    from keras_skel.export.layout import atomic_directory, next_version, validate_name
+    from keras_skel.export.layout import atomic_directory
     from keras_skel.inference import read_model_info
     from keras_skel.skeletal_points import _expand_labels, _label_runs_of
 
@@ -446,14 +454,8 @@ def _export_volumes(run_dir: Path, name: str, root, version, force: bool, eval_d
         model = keras.saving.load_model(best, compile=False)
     except Exception as err:  # Keras raises many types for a damaged archive
         raise ModelNotFoundError(f"{best}: could not load the run's model: {err}") from None
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    name = validate_name(name)
-    model_dir = Path(root) / name
-    version = int(version) if version is not None else next_version(model_dir)
-    if (model_dir / str(version)).exists() and not force:
-        raise ConfigError(f"{model_dir / str(version)} exists already; pass --force to replace it or "
-                          "choose another --version")
+    metrics = _read_metrics(run_dir)
+    name, model_dir, version = _version_target(root, name, version, force)
     runs = info.get("point_labels") or _label_runs_of(model, info)
     size = int(model.input_shape[1])
     refined = "volume" in model.output

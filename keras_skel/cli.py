@@ -489,10 +489,13 @@ def export(run_dir, name, version, root, tflite, quantize, tflite_size, eval_dir
     [N,H,W,1] -> skeleton uint8, probability float32) and predict_png (PNG bytes -> PNG
     bytes), with binarization, padding, threshold and thinning as graph ops, and
     assets.extra/model_card.json. An existing version is never replaced without --force.
+    A thin-structure run exports images (or volumes) -> labels uint8, probability float32
+    (2-D: also predict_png and --tflite); --eval DIR then scores it on a thin folder.
 
     \b
     Example:
       keras-skel export runs/unet --name unet_shapes --tflite --quantize none --quantize float16
+      keras-skel export runs/thin_recall --name my_vessels --tflite --eval data/thin
     """
     _quiet_tensorflow()
     from keras_skel.export import export_run

@@ -22,8 +22,7 @@ from keras_skel.data.io import IMAGE_SUFFIXES, is_image_path
 from keras_skel.errors import ConfigError, DataError, ModelNotFoundError
 
 __all__ = ["ThinSegmenter", "GraphSegmenter", "TFLiteSegmenter", "load_segmenter", "evaluate_segmentation",
-           "evaluate_folder", "predict_thin_files",
-           "measure_pipeline_rate"]
+           "evaluate_folder", "predict_thin_files", "measure_pipeline_rate"]
 
 # Overlay colours of classes 1..8 (RGB).
 _CLASS_COLOURS = np.array([[230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180],

@@ -114,9 +114,13 @@ def data():
               help="--task volumes: voxel grid size of the occupancy and skeletal volumes.")
 @click.option("--views", type=click.IntRange(1, 24), default=3, show_default=True,
               help="--task volumes: renderings per object.")
+@click.option("--photos", type=click.Path(exists=True, file_okay=False), default=None,
+              help="--task natural: a folder of your photographs (searched recursively) to texture backgrounds, "
+                   "clutter and objects with, beside scikit-image's samples; about one file name in four belongs "
+                   "to the heldout split, the rest to train.")
 @click.option("--overwrite", is_flag=True, help="Replace samples in an existing dataset folder.")
 def data_synth(task, count, size, out_dir, seed, noise, noise_style, split, clean, classes, volumes, structure,
-               resolution, views, overwrite):
+               resolution, views, photos, overwrite):
     """Synthesize a dataset: binary shapes (OUT/shapes/<id>.png, OUT/skeletons/<id>.png),
     thin structures (OUT/images/<id>.png|.npy, OUT/labels/<id>.png|.npy, OUT/dataset.json) or
     natural images (OUT/images/<id>.png RGB, OUT/skeletons/<id>.png, OUT/masks/<id>.png).
@@ -133,8 +137,11 @@ def data_synth(task, count, size, out_dir, seed, noise, noise_style, split, clea
       keras-skel data synth --task thin --classes 3 --count 200 --size 96 --out data/thin
       keras-skel data synth --task thin --3d --count 50 --size 32 --out data/thin3d
       keras-skel data synth --task natural --count 4000 --size 256 --split train --out data/natural_train
+      keras-skel data synth --task natural --count 4000 --split train --photos ~/photos --out data/natural_train
       keras-skel data synth --task volumes --count 300 --size 64 --resolution 32 --views 3 --out data/volumes
     """
+    if photos is not None and task != "natural":
+        raise click.UsageError("--photos is an option of --task natural")
     if task == "volumes":
         from keras_skel.data.volumes import write_volumes_dataset
 
@@ -151,7 +158,7 @@ def data_synth(task, count, size, out_dir, seed, noise, noise_style, split, clea
         from keras_skel.data.natural import write_natural_dataset
 
         n = write_natural_dataset(out_dir, count, _parse_size(size), seed=seed, split=split, overwrite=overwrite,
-                                  workers=min(4, os.cpu_count() or 1), progress=True)
+                                  workers=min(4, os.cpu_count() or 1), progress=True, photos=photos)
         click.echo(f"wrote {n} images to {out_dir}")
         return
     if task == "thin":

@@ -36,6 +36,7 @@ import functools
 import json
 import os
 import re
+import zlib
 from pathlib import Path
 
 import cv2
@@ -53,6 +54,7 @@ __all__ = [
     "TRAIN_TEXTURES",
     "HELDOUT_TEXTURES",
     "make_natural_sample",
+    "photo_split",
     "write_natural_dataset",
     "load_natural_folder",
     "natural_source",
@@ -65,6 +67,9 @@ TRAIN_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.p
 HELDOUT_PHOTOS = ("rocket.jpg", "coins.png", "gravel.png", "cell.png", "page.png")
 TRAIN_TEXTURES = ("noise", "grating", "cells", "blotches", "gradient")
 HELDOUT_TEXTURES = ("checks", "dots")
+# A `photos` folder: the files it holds with these endings, recursively; large ones are reduced.
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+PHOTO_MAX_SIDE = 1024
 
 _STREAM = 7  # rng stream of this module, apart from the shapes task's streams
 _ID_PNG = re.compile(r"^\d{6}\.png$")
@@ -85,24 +90,62 @@ def _check_size(size) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=None)
 def _photo(name: str) -> np.ndarray | None:
-    """A sample photograph as float32 RGB in [0, 1], or None when it is not installed."""
-    import skimage.data
+    """A photograph as float32 RGB in [0, 1]: a scikit-image sample by file name (None when it
+    is not installed), or a file of a `photos` folder by absolute path, its longer side
+    reduced to `PHOTO_MAX_SIDE`."""
+    user = os.path.isabs(name)
+    if user:
+        path = Path(name)
+    else:
+        import skimage.data
 
-    path = Path(skimage.data.__file__).parent / name
-    if not path.is_file():
-        return None
+        path = Path(skimage.data.__file__).parent / name
+        if not path.is_file():
+            return None
     array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if array is None:
+        if user:
+            raise DataError(f"photo {path} cannot be read as an image (expected a PNG, JPEG, WebP, BMP or TIFF file)")
         return None
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=-1)
+    if array.dtype != np.uint8:  # 16-bit PNG / TIFF
+        array = (array.astype(np.float32) / np.iinfo(array.dtype).max * 255).astype(np.uint8)
     array = cv2.cvtColor(array[..., :3], cv2.COLOR_BGR2RGB)
+    longer = max(array.shape[:2])
+    if user and longer > PHOTO_MAX_SIDE:
+        f = PHOTO_MAX_SIDE / longer
+        array = cv2.resize(array, (max(1, round(array.shape[1] * f)), max(1, round(array.shape[0] * f))),
+                           interpolation=cv2.INTER_AREA)
     return array.astype(np.float32) / 255.0
 
 
-def _photos(split: str) -> tuple[str, ...]:
+def photo_split(path: str | os.PathLike) -> str:
+    """The split (`train` or `heldout`) a file of a `photos` folder belongs to: about one in four
+    file names is held out, decided by a hash of the name alone, so a folder's split does not
+    change when photos are added to it or when it moves."""
+    return "heldout" if zlib.crc32(Path(path).name.encode("utf-8")) % 4 == 0 else "train"
+
+
+@functools.lru_cache(maxsize=None)
+def _folder_photos(photos: str) -> tuple[str, ...]:
+    root = Path(photos)
+    if not root.is_dir():
+        raise DataError(f"photos folder {root} does not exist or is not a folder; expected a folder of "
+                        f"photographs ({', '.join(PHOTO_SUFFIXES)})")
+    files = tuple(sorted(str(p.resolve()) for p in root.rglob("*")
+                         if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES))
+    if not files:
+        raise DataError(f"photos folder {root} holds no photographs (files ending in {', '.join(PHOTO_SUFFIXES)})")
+    return files
+
+
+def _photos(split: str, photos: str | None = None) -> tuple[str, ...]:
     names = {"train": TRAIN_PHOTOS, "heldout": HELDOUT_PHOTOS, "all": TRAIN_PHOTOS + HELDOUT_PHOTOS}[split]
-    return tuple(n for n in names if _photo(n) is not None)
+    names = tuple(n for n in names if _photo(n) is not None)
+    if photos is not None:
+        names += tuple(p for p in _folder_photos(str(photos)) if split == "all" or photo_split(p) == split)
+    return names
 
 
 def _textures(split: str) -> tuple[str, ...]:
@@ -221,9 +264,10 @@ def _jitter(rng, image: np.ndarray) -> np.ndarray:
     return np.clip(image, 0.0, 1.0).astype(np.float32)
 
 
-def _texture(rng, split: str, shape: tuple[int, int], source: str | None = None) -> tuple[np.ndarray, str]:
+def _texture(rng, split: str, shape: tuple[int, int], source: str | None = None,
+             photo_dir: str | None = None) -> tuple[np.ndarray, str]:
     """A jittered texture and the name of its source (a photo file or a procedural kind)."""
-    photos, kinds = _photos(split), _textures(split)
+    photos, kinds = _photos(split, photo_dir), _textures(split)
     if source is None:
         source = str(rng.choice(photos)) if photos and rng.random() < 0.55 else str(rng.choice(kinds))
     image = _photo_crop(rng, source, shape) if source in photos else _procedural(rng, source, shape)
@@ -317,7 +361,7 @@ def _object_masks(rng, shape: tuple[int, int], split: str, seed: int, index: int
 
 
 def make_natural_sample(seed: int, index: int, size: tuple[int, int] = (256, 256), split: str = "all",
-                        *, with_mask: bool = False) -> tuple[np.ndarray, ...]:
+                        *, with_mask: bool = False, photos: str | os.PathLike | None = None) -> tuple[np.ndarray, ...]:
     """One synthetic natural image and the skeleton of its object(s).
 
     Args:
@@ -327,6 +371,9 @@ def make_natural_sample(seed: int, index: int, size: tuple[int, int] = (256, 256
         split: `train`, `heldout` (shape variants, photographs and textures `train` never
             draws) or `all`.
         with_mask: also return the objects' mask.
+        photos: a folder of photographs (searched recursively) used as textures beside the
+            scikit-image samples; each file belongs to one split (`photo_split`). None: the
+            samples alone (and the same images as without the argument).
 
     Returns:
         `(image, skeleton)` or `(image, skeleton, mask)`: uint8 RGB `(H, W, 3)`, uint8 0/1
@@ -335,6 +382,7 @@ def make_natural_sample(seed: int, index: int, size: tuple[int, int] = (256, 256
 
     Raises:
         ConfigError: (a ValueError) an unknown split or a side under 64.
+        DataError: `photos` is no folder, holds no photographs or a file in it cannot be read.
 
     Example:
         >>> a = make_natural_sample(1, 5, (64, 64))
@@ -349,24 +397,25 @@ def make_natural_sample(seed: int, index: int, size: tuple[int, int] = (256, 256
     rng = np.random.default_rng([int(seed), int(index), _STREAM])
     h, w = shape
 
-    canvas, bg_source = _texture(rng, split, shape)
+    canvas, bg_source = _texture(rng, split, shape, photo_dir=photos)
     canvas = canvas.copy()
     for region in _border_regions(rng, shape):
-        texture, _ = _texture(rng, split, shape)
+        texture, _ = _texture(rng, split, shape, photo_dir=photos)
         soft = cv2.GaussianBlur(region.astype(np.float32), (0, 0), rng.uniform(0.5, 1.5))
         _blend(canvas, texture, soft)
     for mask in _distractor_masks(rng, shape, split):
         if rng.random() < 0.5:
             texture = np.broadcast_to(rng.uniform(0, 1, 3).astype(np.float32), (h, w, 3))
         else:
-            texture, _ = _texture(rng, split, shape)
+            texture, _ = _texture(rng, split, shape, photo_dir=photos)
         _blend(canvas, texture, cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 0.7))
 
     skeleton = np.zeros(shape, np.uint8)
     objects = np.zeros(shape, np.uint8)
     for mask in _object_masks(rng, shape, split, seed, index):
         # One in five objects is textured like the background (another crop of its source).
-        texture, _ = _texture(rng, split, shape, source=bg_source if rng.random() < 0.2 else None)
+        texture, _ = _texture(rng, split, shape, source=bg_source if rng.random() < 0.2 else None,
+                              photo_dir=photos)
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         angle = rng.uniform(0, 2 * np.pi)
         light = (xx * np.cos(angle) + yy * np.sin(angle)) / max(h, w)
@@ -391,10 +440,10 @@ def make_natural_sample(seed: int, index: int, size: tuple[int, int] = (256, 256
 
 
 def _write_one(args) -> int:
-    out_dir, index, size, seed, split = args
+    out_dir, index, size, seed, split, photos = args
     from keras_skel.data.thin import _atomic_write, _png_writer
 
-    image, skeleton, mask = make_natural_sample(seed, index, size, split, with_mask=True)
+    image, skeleton, mask = make_natural_sample(seed, index, size, split, with_mask=True, photos=photos)
     name = f"{index:06d}.png"
     out = Path(out_dir)
     for folder, array in (("images", cv2.cvtColor(image, cv2.COLOR_RGB2BGR)), ("skeletons", skeleton * 255),
@@ -405,7 +454,7 @@ def _write_one(args) -> int:
 
 def write_natural_dataset(out_dir: str | os.PathLike, count: int, size: tuple[int, int] = (256, 256),
                           seed: int = 0, split: str = "all", *, overwrite: bool = False, workers: int = 1,
-                          progress: bool = True) -> int:
+                          progress: bool = True, photos: str | os.PathLike | None = None) -> int:
     """Writes ``out_dir/images/<id>.png`` (RGB), ``out_dir/skeletons/<id>.png`` (white 1-px
     skeletons of the objects), ``out_dir/masks/<id>.png`` (the objects) and ``dataset.json``,
     the layout `data convert` writes for the skeleton benchmarks, plus the masks.
@@ -420,12 +469,15 @@ def write_natural_dataset(out_dir: str | os.PathLike, count: int, size: tuple[in
             deleted first).
         workers: processes generating samples in parallel.
         progress: show a progress bar.
+        photos: a folder of photographs used as textures too (`make_natural_sample`); the
+            files of the split that were used are listed in ``dataset.json``.
 
     Returns:
         The number of samples written.
 
     Raises:
-        DataError: the folder holds a dataset and `overwrite` is not set, or a write fails.
+        DataError: the folder holds a dataset and `overwrite` is not set, a write fails, or
+            `photos` is no folder of readable photographs.
 
     Example:
         >>> import tempfile
@@ -434,6 +486,10 @@ def write_natural_dataset(out_dir: str | os.PathLike, count: int, size: tuple[in
     """
     _check_split(split)
     size = _check_size(size)
+    if photos is not None:
+        photos = str(Path(photos).resolve())
+        for path in _photos(split, photos):  # every file readable before anything is written
+            _photo(path)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise DataError(f"{out} exists and is not a folder")
@@ -450,14 +506,19 @@ def write_natural_dataset(out_dir: str | os.PathLike, count: int, size: tuple[in
                 p.unlink()
     except OSError as err:
         raise DataError(f"cannot prepare dataset folder {out}: {err}") from err
-    jobs = [(str(out), i, size, int(seed), split) for i in range(count)]
+    jobs = [(str(out), i, size, int(seed), split, photos) for i in range(count)]
     written = synthetic.run_writers(_write_one, jobs, workers, progress, f"Writing {out}")
     from keras_skel.data.thin import _atomic_write
 
-    _atomic_write(out / synthetic.DATASET_INFO, lambda fh: fh.write(json.dumps(dict(
-        task="natural", count=count, size=list(size), seed=int(seed), split=split,
-        command=f"keras-skel data synth --task natural --count {count} --size {size[0]}x{size[1]} "
-                f"--seed {seed} --split {split} --out {out_dir}"), indent=2).encode()))
+    info = dict(task="natural", count=count, size=list(size), seed=int(seed), split=split,
+                command=f"keras-skel data synth --task natural --count {count} --size {size[0]}x{size[1]} "
+                        f"--seed {seed} --split {split} --out {out_dir}")
+    if photos is not None:
+        info["command"] += f" --photos {photos}"
+        info["photos"] = photos
+        info["photo_files"] = [Path(p).relative_to(photos).as_posix() for p in _photos(split, photos)
+                               if os.path.isabs(p)]
+    _atomic_write(out / synthetic.DATASET_INFO, lambda fh: fh.write(json.dumps(info, indent=2).encode()))
     return written
 
 

@@ -116,3 +116,130 @@ def test_folder_errors_name_the_file(tmp_path):
     (root / "images" / "000000.png").write_bytes(b"not an image")
     with pytest.raises(DataError, match="000000.png is not a readable image"):
         load_natural_folder(root)
+
+
+# ----------------------------------------------------------------------------- --photos folders
+
+
+def _photo_folder(root, names, size=(80, 120)):
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in names:
+        cv2.imwrite(str(root / name), rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+    return root
+
+
+def test_photo_folder_splits_by_file_name(tmp_path):
+    names = [f"p{i:02d}.{'jpg' if i % 2 else 'png'}" for i in range(12)]
+    root = _photo_folder(tmp_path / "photos" / "sub", names).parent
+    (root / "notes.txt").write_text("not a photo")
+    train = [p for p in natural._photos("train", str(root)) if p.startswith("/")]
+    held = [p for p in natural._photos("heldout", str(root)) if p.startswith("/")]
+    assert not set(train) & set(held) and len(train) + len(held) == len(names) and held and train
+    assert all(natural.photo_split(p) == "train" for p in train)
+    # The split is the file name's: the same name in another folder falls in the same split.
+    other = _photo_folder(tmp_path / "elsewhere", names[:4])
+    assert [natural.photo_split(p) for p in sorted(other.iterdir())] == [natural.photo_split(n) for n in names[:4]]
+    # The scikit-image samples of each split stay in it.
+    assert set(TRAIN_PHOTOS) >= {p for p in natural._photos("train", str(root)) if not p.startswith("/")}
+
+
+def test_samples_draw_folder_photos_of_their_split_only(tmp_path, monkeypatch):
+    names = [f"p{i:02d}.png" for i in range(12)]
+    root = _photo_folder(tmp_path / "photos", names)
+    used = []
+    crop = natural._photo_crop
+
+    def recording(rng, name, shape):
+        used.append(name)
+        return crop(rng, name, shape)
+
+    monkeypatch.setattr(natural, "_photo_crop", recording)
+    for split in ("train", "heldout"):
+        used.clear()
+        for index in range(12):
+            make_natural_sample(0, index, (64, 64), split, photos=root)
+        folder = [p for p in used if p.startswith(str(root.resolve()))]
+        assert folder, f"no photo of the folder drawn in 12 {split} samples"
+        assert {natural.photo_split(p) for p in folder} == {split}
+    a = make_natural_sample(0, 1, (64, 64), "train", photos=root)
+    np.testing.assert_array_equal(a[0], make_natural_sample(0, 1, (64, 64), "train", photos=root)[0])
+
+
+def test_large_photos_are_reduced(tmp_path):
+    root = _photo_folder(tmp_path / "big", ["wide.jpg"], size=(600, 2100))
+    natural._photo.cache_clear()
+    array = natural._photo(str((root / "wide.jpg").resolve()))
+    assert array.shape == (round(600 * natural.PHOTO_MAX_SIDE / 2100), natural.PHOTO_MAX_SIDE, 3)
+    assert array.dtype == np.float32 and 0 <= array.min() and array.max() <= 1
+
+
+def test_photo_folder_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist or is not a folder"):
+        write_natural_dataset(tmp_path / "out", 1, (64, 64), progress=False, photos=tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="holds no photographs"):
+        write_natural_dataset(tmp_path / "out", 1, (64, 64), progress=False, photos=tmp_path / "empty")
+    root = _photo_folder(tmp_path / "photos", [f"p{i:02d}.png" for i in range(8)])
+    bad = next(p for p in sorted(root.iterdir()) if natural.photo_split(p) == "train")
+    bad.write_bytes(b"not an image")
+    natural._photo.cache_clear()
+    with pytest.raises(DataError, match=f"photo {bad.resolve()} cannot be read"):
+        write_natural_dataset(tmp_path / "out", 1, (64, 64), split="train", progress=False, photos=root)
+    assert not (tmp_path / "out" / "images").exists() or not any((tmp_path / "out" / "images").iterdir())
+
+
+def test_dataset_json_records_the_photos(tmp_path):
+    root = _photo_folder(tmp_path / "photos", [f"p{i:02d}.png" for i in range(8)])
+    out = tmp_path / "nat"
+    assert write_natural_dataset(out, 2, (64, 64), split="heldout", progress=False, photos=root) == 2
+    info = json.loads((out / "dataset.json").read_text())
+    assert info["photos"] == str(root.resolve()) and info["command"].endswith(f"--photos {root.resolve()}")
+    assert info["photo_files"] == sorted(p.name for p in root.iterdir() if natural.photo_split(p) == "heldout")
+    image = load_natural_folder(out)[1][1]
+    np.testing.assert_allclose(image, make_natural_sample(0, 1, (64, 64), "heldout", photos=root)[0] / 255.0,
+                               atol=1e-6)
+
+
+def test_cli_photos_option(tmp_path):
+    from click.testing import CliRunner
+
+    from keras_skel.cli import cli
+
+    root = _photo_folder(tmp_path / "photos", [f"p{i:02d}.png" for i in range(6)])
+    r = CliRunner().invoke(cli, ["data", "synth", "--task", "natural", "--count", "2", "--size", "64", "--split",
+                                 "train", "--photos", str(root), "--out", str(tmp_path / "nat")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "nat" / "dataset.json").read_text())["photos"] == str(root.resolve())
+    r = CliRunner().invoke(cli, ["data", "synth", "--task", "shapes", "--count", "2", "--size", "64",
+                                 "--photos", str(root), "--out", str(tmp_path / "shapes")])
+    assert r.exit_code == 2 and "--photos is an option of --task natural" in r.output
+
+
+def test_collect_photos_keeps_one_file_per_picture(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "collect_photos", Path(__file__).resolve().parents[2] / "tools" / "collect_photos.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rng = np.random.default_rng(1)
+    picture = cv2.resize(rng.integers(0, 256, (9, 16, 3), dtype=np.uint8), (1600, 900), interpolation=cv2.INTER_CUBIC)
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    cv2.imwrite(str(src / "a" / "Sea.png"), picture)
+    cv2.imwrite(str(src / "a" / "Sea_800x450.jpg"), cv2.resize(picture, (800, 450), interpolation=cv2.INTER_AREA))
+    kde = src / "Hills" / "contents" / "images"
+    kde.mkdir(parents=True)
+    other = rng.integers(0, 256, (500, 700, 3), dtype=np.uint8)
+    cv2.imwrite(str(kde / "700x500.png"), other)
+    cv2.imwrite(str(kde / "500x700.png"), np.ascontiguousarray(other.transpose(1, 0, 2)))
+    cv2.imwrite(str(src / "a" / "icon.png"), other[:64, :64])
+    out = tmp_path / "photos"
+    assert tool.collect([src], out, 1024, 400, False) == 2
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["Hills.jpg", "Sea.jpg"]
+    assert cv2.imread(str(out / "Sea.jpg")).shape == (576, 1024, 3)  # the largest copy, reduced to 1024
+    with pytest.raises(SystemExit, match="pass --overwrite"):
+        tool.collect([src], out, 1024, 400, False)

@@ -65,7 +65,8 @@ class DataConfig:
     `binary` (the skeleton dilated by `flux_radius`, the classification baseline);
     `colour_augment` is the strength of the photometric augmentation of the RGB inputs
     (`data.augment.random_colour`: channel order, inversion, hue, saturation, contrast,
-    brightness, grey; 0 = off).
+    brightness, grey; 0 = off); `photos` a folder of photographs that `synthetic_natural`
+    textures its composites with too (`data synth --photos`; the files of `split` only).
 
     3-D skeletal points (`task: volumes`, SkeletonNet): `source` is `volumes_folder`
     (`train_dir` from `data synth --task volumes`; split by object), `image_size` the renderings'
@@ -92,6 +93,7 @@ class DataConfig:
     tube_radius: int = 2
     flux_radius: int = 7
     colour_augment: float = 0.0
+    photos: str | None = None
     points: int = 1024
 
 
@@ -360,6 +362,9 @@ def _check_values(cfg: Config, origin: str) -> None:
         problems.append(f"eval.scales (multi-scale averaging) is for task natural, not {cfg.task}")
     if not 0 <= cfg.data.colour_augment <= 1:
         problems.append(f"data.colour_augment is a strength in [0, 1], got {cfg.data.colour_augment}")
+    if cfg.data.photos is not None and cfg.data.source != "synthetic_natural":
+        problems.append(f"data.photos textures fresh composites (data.source synthetic_natural), not data.source "
+                        f"{cfg.data.source}; for a folder made by `data synth --photos` nothing more is needed")
     if cfg.data.colour_augment and cfg.task != "natural":
         problems.append(f"data.colour_augment is for RGB inputs (task natural), not task {cfg.task}")
     if not 0 < cfg.data.val_fraction < 1:

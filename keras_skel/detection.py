@@ -130,24 +130,6 @@ def _tflite_detector(path: Path, card: dict) -> SkeletonDetector:
                             fixed_size=size)
 
 
-def _served_task(url: str) -> str | None:
-    """The task of a model served over TF Serving's REST API, read off its `serving_default`
-    signature: `volumes` (images → points), `thin` (images → labels), `natural` (RGB images →
-    skeleton and flux + confidence, or probability for the classification baseline), None for
-    the binary-shape models (one-channel images → skeleton, probability)."""
-    from keras_skel.serving.client import RestClient
-
-    inputs, outputs = RestClient(url).signature("serving_default")
-    images = inputs.get("images")
-    if "points" in outputs:
-        return "volumes"
-    if "labels" in outputs:
-        return "thin"
-    if images is not None and images.shape and images.shape[-1] == 3 and "skeleton" in outputs:
-        return "natural"
-    return None
-
-
 def _rest_detector(url: str, threshold: float | None) -> SkeletonDetector:
     from keras_skel.serving.client import RestClient
 
@@ -164,55 +146,21 @@ def _rest_detector(url: str, threshold: float | None) -> SkeletonDetector:
     return SkeletonDetector(fn, "flux" if "flux" in outputs else "binary", None, name=client.base_url)
 
 
-def _resolve(spec: str | Path) -> tuple[str, Path]:
-    """`(kind, path)` of a model spec: `keras` (run dir or .keras), `saved_model`, `tflite`."""
-    from keras_skel.inference import _latest_version, model_search_path
-
-    path = Path(str(spec))
-    if path.is_dir() and (path / "best.keras").is_file():
-        return "keras", path / "best.keras"
-    if path.is_file() and path.suffix == ".keras":
-        return "keras", path
-    if path.is_file() and path.suffix == ".tflite":
-        return "tflite", path
-    if path.is_dir() and (path / "saved_model.pb").is_file():
-        return "saved_model", path
-    if path.is_dir() and _latest_version(path) is not None:
-        return "saved_model", _latest_version(path)
-    if len(path.parts) == 1 and not path.exists():
-        for root in model_search_path():
-            latest = _latest_version(root / str(spec))
-            if latest is not None:
-                return "saved_model", latest
-            if (root / f"{spec}.tflite").is_file():
-                return "tflite", root / f"{spec}.tflite"
-    raise ModelNotFoundError(f"no model found for {str(spec)!r}: expected a training run directory, a .keras file, "
-                             "a SavedModel folder, a .tflite file or a shipped model's name")
-
-
-def _info(kind: str, path: Path) -> dict:
-    from keras_skel.export.saved_model import read_model_card
-    from keras_skel.inference import _sibling_card, read_model_info
-
-    if kind == "keras":  # a run's model.json, else the card of the SavedModel shipped beside it
-        return read_model_info(path.parent) or _sibling_card(path)
-    if kind == "saved_model":
-        return read_model_card(path)
-    return _sibling_card(path)
-
-
 def model_task(spec: Any) -> str | None:
     """The task (`shapes`, `thin`, `natural`, ...) a model spec's record names, or None when
     it names none or the spec is no model file (classical, loaded objects). For a TF Serving
     URL the served signature tells (`natural`, `volumes`, else None); an unreachable server
     raises `ServingError`."""
+    from keras_skel.inference import model_record, resolve_model
+    from keras_skel.serving.client import served_task
+
     if not isinstance(spec, (str, os.PathLike)) or str(spec) == "classical":
         return None
     if str(spec).startswith(("http://", "https://")):
-        return _served_task(str(spec))
+        return served_task(str(spec))
     try:
-        kind, path = _resolve(spec)
-        return _info(kind, path).get("task")
+        kind, path = resolve_model(spec)
+        return model_record(kind, path).get("task")
     except (ModelNotFoundError, DataError):
         return None
 
@@ -227,13 +175,16 @@ def load_detector(spec: str | Path, threshold: float | None = None) -> SkeletonD
         ConfigError: the model is not a natural-image one.
         ServingError: the server of a URL cannot be reached.
     """
+    from keras_skel.inference import model_record, resolve_model
+    from keras_skel.serving.client import served_task
+
     if str(spec).startswith(("http://", "https://")):
-        if _served_task(str(spec)) != "natural":
+        if served_task(str(spec)) != "natural":
             raise ConfigError(f"{spec} serves no natural-image (DeepFlux) model: its serving_default does not take "
                               "RGB images to a skeleton")
         return _rest_detector(str(spec), threshold)
-    kind, path = _resolve(spec)
-    info = _info(kind, path)
+    kind, path = resolve_model(spec)
+    info = model_record(kind, path)
     if info.get("task") != "natural":
         raise ConfigError(f"{spec} is a {info.get('task') or 'binary-shape'} model, not a natural-image "
                           "(DeepFlux) one")

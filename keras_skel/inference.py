@@ -23,7 +23,8 @@ from keras_skel.export.tflite import QUANTIZATIONS
 
 __all__ = ["Prediction", "Skeletonizer", "ClassicalSkeletonizer", "KerasSkeletonizer",
            "SavedModelSkeletonizer", "TFLiteSkeletonizer", "load", "skeletonize", "as_binary",
-           "model_search_path", "find_keras_file", "tiled_probability", "skeleton_from_probability",
+           "model_search_path", "resolve_model", "model_record",
+           "find_keras_file", "tiled_probability", "skeleton_from_probability",
            "MODEL_INFO_FILE", "DEFAULT_THRESHOLD"]
 
 MODEL_INFO_FILE = "model.json"
@@ -432,7 +433,7 @@ def _load_keras(path: Path, threshold: float | None, tta: bool = False) -> Keras
     from keras_skel.models.canet import probability_model
 
     model = probability_model(model)  # deep-supervised models: the full-resolution output only
-    info = read_model_info(path.parent) or _sibling_card(path)
+    info = model_record("keras", path)
     if threshold is None:
         threshold = info.get("threshold")
         if threshold is None:
@@ -557,26 +558,46 @@ def load(spec: Any = "classical", threshold: float | None = None, tta: bool = Fa
         from keras_skel.serving.client import RestSkeletonizer
 
         return RestSkeletonizer(text, threshold=threshold)
-    path = Path(text)
-    if path.is_dir() and (path / "best.keras").is_file():
-        return _load_keras(path / "best.keras", threshold, tta)
-    from keras_skel.ensemble import is_ensemble_dir
-
-    if path.is_dir() and is_ensemble_dir(path):
+    kind, path = resolve_model(spec)
+    if kind == "keras":
+        return _load_keras(path, threshold, tta)
+    if kind == "ensemble":
         from keras_skel.ensemble import load_ensemble
 
         model, info = load_ensemble(path)
         return KerasSkeletonizer(model, info["threshold"] if threshold is None else threshold, info["stride"],
                                  name=str(path), tta=tta or info["tta"], prune_length=info["prune_length"],
                                  max_size=info.get("max_size"), gate_radius=info.get("gate_radius", 0))
-    if path.is_file() and path.suffix == ".keras":
-        return _load_keras(path, threshold, tta)
-    if path.is_file() and path.suffix == ".tflite":
+    if kind == "tflite":
         return TFLiteSkeletonizer(path, threshold)
+    return SavedModelSkeletonizer(path, threshold)
+
+
+def resolve_model(spec: str | os.PathLike) -> tuple[str, Path]:
+    """Where a model spec on disk points: `(kind, path)` with kind `keras` (path: a run's
+    `best.keras` or a `.keras` file), `ensemble` (a `train --folds` directory), `saved_model`
+    (a version folder: the newest one of a model folder) or `tflite`. A bare name is looked up
+    in `model_search_path()` (newest SavedModel version, else `<name>.tflite`).
+
+    Raises:
+        ModelNotFoundError: the spec names no model.
+    """
+    text = str(spec)
+    path = Path(text)
+    if path.is_dir() and (path / "best.keras").is_file():
+        return "keras", path / "best.keras"
+    from keras_skel.ensemble import is_ensemble_dir
+
+    if path.is_dir() and is_ensemble_dir(path):
+        return "ensemble", path
+    if path.is_file() and path.suffix == ".keras":
+        return "keras", path
+    if path.is_file() and path.suffix == ".tflite":
+        return "tflite", path
     if path.is_dir() and (path / "saved_model.pb").is_file():
-        return SavedModelSkeletonizer(path, threshold)
+        return "saved_model", path
     if path.is_dir() and _latest_version(path) is not None:
-        return SavedModelSkeletonizer(_latest_version(path), threshold)
+        return "saved_model", _latest_version(path)
     if path.is_dir():
         raise ModelNotFoundError(
             f"{path} is a folder but not a model: expected a training run directory (with "
@@ -586,16 +607,33 @@ def load(spec: Any = "classical", threshold: float | None = None, tta: bool = Fa
         for root in model_search_path():
             latest = _latest_version(root / text)
             if latest is not None:
-                return SavedModelSkeletonizer(latest, threshold)
+                return "saved_model", latest
             if (root / f"{text}.tflite").is_file():
-                return TFLiteSkeletonizer(root / f"{text}.tflite", threshold)
+                return "tflite", root / f"{text}.tflite"
     searched = ", ".join(str(r) for r in model_search_path())
     raise ModelNotFoundError(
-        f"model {spec!r} not found: expected 'classical', a training run directory, a .keras "
+        f"model {text!r} not found: expected 'classical', a training run directory, a .keras "
         f"file, a SavedModel folder, a .tflite file, an http(s):// TF Serving URL, or the name of "
         f"a shipped model (searched {searched}; set ${MODELS_ENV} to add folders; make one with "
         "`keras-skel train unet_shapes --out runs/unet` then `keras-skel export runs/unet --name NAME`)"
     )
+
+
+def model_record(kind: str, path: Path) -> dict:
+    """The record of a resolved model (`resolve_model`): a run's `model.json` (else the card of
+    the SavedModel shipped beside the `.keras` file), a SavedModel's card, an ensemble's
+    description, or for a `.tflite` file the card of its SavedModel twin ({} if none)."""
+    if kind == "keras":
+        return read_model_info(path.parent) or _sibling_card(path)
+    if kind == "saved_model":
+        from keras_skel.export.saved_model import read_model_card
+
+        return read_model_card(path)
+    if kind == "ensemble":
+        from keras_skel.ensemble import ensemble_info
+
+        return ensemble_info(path)
+    return _sibling_card(path)
 
 
 def skeletonize(image: Any, model: Any = "classical", threshold: float | None = None) -> np.ndarray:

@@ -170,20 +170,21 @@ def load_segmenter(path: str | Path) -> ThinSegmenter:
     (`http://HOST:PORT/v1/models/NAME`)."""
     import keras
 
-    from keras_skel.detection import _info, _resolve, _served_task
+    from keras_skel.inference import model_record, resolve_model
     from keras_skel.models.canet import probability_model
+    from keras_skel.serving.client import served_task
 
     if str(path).startswith(("http://", "https://")):
-        if _served_task(str(path)) != "thin":
+        if served_task(str(path)) != "thin":
             raise ConfigError(f"{path} serves no thin-structure model: its serving_default has no labels output")
         return _rest_segmenter(str(path))
     try:
-        kind, file = _resolve(path)
+        kind, file = resolve_model(path)
     except ModelNotFoundError:
         raise ModelNotFoundError(f"{path} is not a thin-structure model: expected a run with best.keras and "
                                  "model.json (made by `keras-skel train` with a thin recipe), its .keras file, or "
                                  "its export (SavedModel folder, .tflite file)") from None
-    info = _info(kind, file)
+    info = model_record(kind, file)
     if not info:
         raise ModelNotFoundError(f"{path}: found {file} but no model.json or model card beside it, so not a "
                                  "finished thin-structure run or export")

@@ -259,15 +259,15 @@ def load_points_predictor(spec) -> SkeletalPointsPredictor:
         ModelNotFoundError: the spec is no model.
         ConfigError: not a SkeletonNet (task volumes) model, or a TFLite file.
     """
-    from keras_skel.detection import _info, _resolve
+    from keras_skel.inference import model_record, resolve_model
 
     if str(spec).startswith(("http://", "https://")):
         raise ConfigError(f"{spec} is a served SkeletonNet: keras-skel reads SkeletonNet models from files only (a "
                           "run dir, .keras file, SavedModel or shipped name); call the REST API directly "
                           "(keras_skel.serving.client.RestClient(url).predict(inputs=images) gives points, "
                           "point_labels, volume and volume_mask)")
-    kind, path = _resolve(spec)
-    info = _info(kind, path)
+    kind, path = resolve_model(spec)
+    info = model_record(kind, path)
     if info.get("task") != "volumes":
         raise ConfigError(f"{spec} is a {info.get('task') or 'binary-shape'} model, not a SkeletonNet (volumes) one")
     threshold = info.get("threshold")

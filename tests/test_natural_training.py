@@ -329,6 +329,32 @@ def test_config_checks():
     with pytest.raises(ConfigError, match=r"strength in \[0, 1\]"):
         load_config("deepflux_tiny", ["data.colour_augment=2"])
     assert load_config("deepflux_tiny", ["data.colour_augment=0.7"]).data.colour_augment == 0.7
+    with pytest.raises(ConfigError, match="data.photos textures fresh composites"):
+        load_config("deepflux_tiny", ["data.source=natural_folder", "data.train_dir=x", "data.photos=p"])
+    with pytest.raises(ConfigError, match="data.photos textures fresh composites"):
+        load_config("unet_tiny", ["data.photos=p"])
+
+
+def test_synthetic_natural_source_with_photos(tmp_path):
+    from keras_skel.data.datasets import _train_seed, _val_seed, synthetic_natural
+    from keras_skel.errors import DataError
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(8):
+        cv2.imwrite(str(photos / f"p{i}.png"), rng.integers(0, 256, (90, 120, 3), dtype=np.uint8))
+    cfg = load_config("deepflux_tiny", [f"data.photos={photos}"])
+    assert cfg.data.photos == str(photos)
+    splits = synthetic_natural((64, 64), seed=4, split="train", val_count=2, photos=str(photos))
+    image, skeleton = next(iter(splits.train))
+    want = make_natural_sample(_train_seed(4), 0, (64, 64), "train", photos=photos)
+    np.testing.assert_allclose(image.numpy(), want[0] / np.float32(255), atol=1e-6)
+    np.testing.assert_array_equal(splits.val[1][1], make_natural_sample(_val_seed(4), 1, (64, 64), "train",
+                                                                        photos=photos)[0] / np.float32(255))
+    assert "photos" in splits.description
+    with pytest.raises(DataError, match="does not exist"):
+        synthetic_natural((64, 64), seed=4, val_count=1, photos=str(tmp_path / "none"))
 
 
 def test_python_api_dispatches_natural_models(natural_run):

@@ -203,7 +203,8 @@ def thin_folder(train_dir: str, seed: int, val_dir: str | None = None, val_fract
 
 
 @DATASETS.register("synthetic_natural")
-def synthetic_natural(image_size: tuple[int, ...], seed: int, split: str = "train", val_count: int = 64) -> Splits:
+def synthetic_natural(image_size: tuple[int, ...], seed: int, split: str = "train", val_count: int = 64,
+                      photos: str | None = None) -> Splits:
     """Fresh synthetic natural images every step (`data.natural`), and `val_count` fixed
     validation samples (RGB images and their objects' skeletons).
 
@@ -214,16 +215,20 @@ def synthetic_natural(image_size: tuple[int, ...], seed: int, split: str = "trai
             set it: `data.split` defaults to `all`, which trains on held-out material too),
             `heldout` or `all`.
         val_count: number of validation samples.
+        photos: a folder of photographs to texture the composites with too (its files of
+            `split`; `data synth --photos`).
     """
     from keras_skel.data import natural
 
     size = tuple(int(s) for s in image_size)
     val = []
     for index in range(val_count):
-        image, skeleton = natural.make_natural_sample(_val_seed(seed), index, size, split)
+        image, skeleton = natural.make_natural_sample(_val_seed(seed), index, size, split, photos=photos)
         val.append((f"{index:06d}", image.astype(np.float32) / 255.0, skeleton))
-    train = natural.natural_source(size, seed=_train_seed(seed), split=split)
+    train = natural.natural_source(size, seed=_train_seed(seed), split=split, photos=photos)
     description = f"synthetic natural images {size[0]}x{size[1]}, split {split}, seed {seed}"
+    if photos is not None:
+        description += f", photos {photos}"
     return Splits(train, val, 0, description)
 
 

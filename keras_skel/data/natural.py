@@ -595,8 +595,10 @@ def _read_skeleton(path: Path, image_path: Path) -> np.ndarray:
     return (array > 0).astype(np.uint8)
 
 
-def natural_source(size: tuple[int, int], seed: int = 0, split: str = "train", num_parallel_calls: int | None = None):
-    """An endless `tf.data` stream of fresh samples `make_natural_sample(seed, i, size, split)`.
+def natural_source(size: tuple[int, int], seed: int = 0, split: str = "train", num_parallel_calls: int | None = None,
+                   photos: str | os.PathLike | None = None):
+    """An endless `tf.data` stream of fresh samples `make_natural_sample(seed, i, size, split,
+    photos=photos)`.
 
     Returns:
         `tf.data.Dataset` of `(image float32 [H, W, 3] in [0, 1], skeleton float32 [H, W, 1])`.
@@ -608,10 +610,13 @@ def natural_source(size: tuple[int, int], seed: int = 0, split: str = "train", n
 
     _check_split(split)
     h, w = _check_size(size)
+    if photos is not None:
+        photos = str(Path(photos).resolve())
+        _photos(split, photos)  # a missing or empty folder fails here, not inside the pipeline
     parallel = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls
 
     def make(index):
-        image, skeleton = make_natural_sample(int(seed), int(index), (h, w), split)
+        image, skeleton = make_natural_sample(int(seed), int(index), (h, w), split, photos=photos)
         return image.astype(np.float32) / 255.0, skeleton.astype(np.float32)[..., None]
 
     def to_tensors(index):

@@ -26,7 +26,7 @@ from keras_skel.serving.rest import (
     signature_from_metadata,
 )
 
-__all__ = ["RestClient", "RestSkeletonizer", "ServingError", "parse_model_url", "DEFAULT_TIMEOUT"]
+__all__ = ["RestClient", "RestSkeletonizer", "ServingError", "parse_model_url", "served_task", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 60.0
 _URL = re.compile(r"^(?P<root>https?://[^/?#]+)/v1/models/(?P<name>[^/?#:]+)"
@@ -254,3 +254,19 @@ class RestSkeletonizer(Skeletonizer):
             return Prediction(out["skeleton"][0, :, :, 0].astype(np.uint8), probability)
         return Prediction(skeleton_from_probability(probability, self.threshold, self.prune_length,
                                                     self.gate_radius, shape), probability)
+
+
+def served_task(url: str) -> str | None:
+    """The task of a model served over TF Serving's REST API, read off its `serving_default`
+    signature: `volumes` (images → points), `thin` (images → labels), `natural` (RGB images →
+    skeleton and flux + confidence, or probability for the classification baseline), None for
+    the binary-shape models (one-channel images → skeleton, probability)."""
+    inputs, outputs = RestClient(url).signature("serving_default")
+    images = inputs.get("images")
+    if "points" in outputs:
+        return "volumes"
+    if "labels" in outputs:
+        return "thin"
+    if images is not None and images.shape and images.shape[-1] == 3 and "skeleton" in outputs:
+        return "natural"
+    return None

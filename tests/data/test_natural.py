@@ -56,8 +56,8 @@ def test_splits_keep_held_out_material_apart(monkeypatch):
     used = []
     original = natural._texture
 
-    def spy(rng, split, shape, source=None):
-        texture, name = original(rng, split, shape, source)
+    def spy(rng, split, shape, source=None, photo_dir=None):
+        texture, name = original(rng, split, shape, source, photo_dir)
         used.append((split, name))
         return texture, name
 

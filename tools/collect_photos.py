@@ -31,11 +31,14 @@ import numpy as np
 from keras_skel.data.natural import PHOTO_MAX_SIDE, PHOTO_SUFFIXES, photo_split
 
 
-def _name(path: Path) -> str:
+def _picture(path: Path) -> tuple[str, str | None]:
+    """`(output file name, wallpaper folder)`: a KDE-style ``NAME/contents/images*/WxH.ext`` file
+    is ``NAME.jpg`` of folder ``NAME`` (all its files are one picture); any other file keeps
+    its name (as .jpg) and belongs to no folder."""
     parts = path.parts
     if len(parts) >= 4 and parts[-3] == "contents" and parts[-2].startswith("images"):
-        return parts[-4] + path.suffix.lower()
-    return path.name
+        return f"{parts[-4]}.jpg", str(path.parents[2])
+    return path.with_suffix(".jpg").name, None
 
 
 def _thumb(image: np.ndarray) -> np.ndarray:
@@ -52,10 +55,9 @@ def collect(sources: list[Path], out: Path, max_side: int, min_side: int, overwr
         if image is None or min(image.shape[:2]) < min_side:
             continue
         h, w = image.shape[:2]
-        name = Path(_name(path)).with_suffix(".jpg").name
-        entry = dict(path=path, name=name, key=str(path.parents[2]) if _name(path) != path.name else str(path),
-                     kde=_name(path) != path.name, area=h * w, aspect=w / h, thumb=_thumb(image))
-        same = [k for k in kept if entry["kde"] and k["key"] == entry["key"]]
+        name, folder = _picture(path)
+        entry = dict(path=path, name=name, folder=folder, area=h * w, aspect=w / h, thumb=_thumb(image))
+        same = [k for k in kept if folder is not None and k["folder"] == folder]
         same += [k for k in kept if abs(k["aspect"] - entry["aspect"]) < 0.02 * k["aspect"]
                  and float(np.abs(k["thumb"] - entry["thumb"]).mean()) < 0.01]
         if same:
@@ -66,7 +68,7 @@ def collect(sources: list[Path], out: Path, max_side: int, min_side: int, overwr
     names: set[str] = set()
     for k in kept:  # two pictures with one file name: the later one gets its folder's name in front
         if k["name"] in names:
-            k["name"] = f"{Path(k['key']).parent.name}_{k['name']}"
+            k["name"] = f"{Path(k['folder'] or k['path']).parent.name}_{k['name']}"
         names.add(k["name"])
     out.mkdir(parents=True, exist_ok=True)
     clashes = [k["name"] for k in kept if (out / k["name"]).exists()]

@@ -311,6 +311,42 @@ def train(recipe, overrides, run_dir, overwrite, init_from, folds, reselect):
                f"{cfg.eval.tolerance:g}-px {result.val_tolerant_f1:.4f}")
 
 
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="New (or empty) folder for the ensemble; it names the runs by relative paths.")
+@click.option("--choose-on", "choose_on", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Dataset folder (shapes/, skeletons/) no member trained on: choose the ensemble's threshold "
+                   "there (default: the mean of the members' thresholds).")
+@click.option("--tta", is_flag=True, help="Choose the threshold with D4 test-time augmentation (then always run).")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Matching distance (px) of the F1 the threshold maximizes (0 = exact).")
+def ensemble(runs, out_dir, choose_on, tta, tolerance):
+    """Average finished binary-shape runs trained apart (e.g. on different noise levels) as one model.
+
+    Writes OUT/ensemble.json; OUT is then a model for predict, evaluate and export, like a
+    `train --folds` folder. Keep the runs where they are: the ensemble refers to them.
+
+    \b
+    Example:
+      keras-skel ensemble runs/dn_noise3 runs/dn_noise5 --out runs/dn_both --choose-on data/selection --tta
+    """
+    _quiet_tensorflow()
+    from keras_skel.ensemble import combine_runs
+
+    if tta and choose_on is None:
+        raise click.UsageError("--tta applies to the threshold choice: give --choose-on DATA too")
+    command = shlex.join(["keras-skel", *sys.argv[1:]])
+    record = combine_runs(runs, out_dir, choose_on=choose_on, tta=tta, tolerance=tolerance, command=command)
+    if "threshold_table" in record:
+        click.echo(f"ensemble of {len(runs)} in {out_dir}: threshold {record['threshold']:g} chosen on "
+                   f"{record['threshold_samples']} samples of {choose_on} (F1 within {tolerance:g} px"
+                   f"{', D4 TTA' if tta else ''})")
+    else:
+        click.echo(f"ensemble of {len(runs)} in {out_dir}: threshold {sum(record['thresholds']) / len(runs):.4g} "
+                   "(the mean of the members')")
+
+
 def _model_task(model: str) -> str | None:
     """The task a model's record (model.json or model card) names, None if none."""
     from keras_skel.detection import model_task

@@ -28,7 +28,8 @@ from typing import Sequence
 
 from keras_skel.errors import ConfigError, ModelNotFoundError
 
-__all__ = ["ENSEMBLE_FILE", "train_folds", "is_ensemble_dir", "ensemble_info", "build_ensemble", "load_ensemble"]
+__all__ = ["ENSEMBLE_FILE", "train_folds", "combine_runs", "is_ensemble_dir", "ensemble_info", "build_ensemble",
+           "load_ensemble"]
 
 ENSEMBLE_FILE = "ensemble.json"
 
@@ -119,6 +120,90 @@ def _pooled_threshold(cfg, folds_dir: Path, seeds: Sequence[int]) -> dict | None
     return dict(threshold=threshold, threshold_table=table, threshold_samples=len(samples), tta=bool(cfg.eval.tta))
 
 
+def combine_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, choose_on: str | Path | None = None,
+                 tta: bool = False, thresholds: Sequence[float] = (0.3, 0.4, 0.5, 0.6, 0.7), tolerance: float = 0.0,
+                 command: str | None = None) -> dict:
+    """Makes `out_dir` an ensemble of finished binary-shape runs trained apart (e.g. on different
+    noise levels): `ensemble.json` naming the members by their paths relative to `out_dir`, which
+    then loads, predicts, evaluates and exports like a `train --folds` directory.
+
+    The members' validation sets differ, so none is held out from the whole ensemble: without
+    `choose_on` the threshold is the mean of the members' own; with `choose_on` (a dataset folder
+    of shapes/ and skeletons/ that no member trained on) it is the candidate of `thresholds`
+    whose skeletons score the best dataset-level F1 within `tolerance` px there, chosen with the
+    averaged model (and D4 TTA with `tta`, which the ensemble then always runs).
+
+    Returns:
+        The record written.
+
+    Raises:
+        ConfigError: fewer than 2 runs, a run twice, `out_dir` not empty, members whose
+            post-processing or task differ.
+        ModelNotFoundError: a run that is missing or unfinished.
+        DataError: an unreadable `choose_on` folder.
+    """
+    import os
+
+    runs = [Path(r) for r in run_dirs]
+    if len(runs) < 2:
+        raise ConfigError(f"an ensemble needs at least 2 runs, got {len(runs)}")
+    if len({r.resolve() for r in runs}) != len(runs):
+        raise ConfigError("the same run is named twice: " + ", ".join(str(r) for r in runs))
+    for run in runs:
+        if is_ensemble_dir(run):
+            raise ConfigError(f"{run} is an ensemble; name its members' runs instead")
+        if not (run / "best.keras").is_file() or not (run / "model.json").is_file():
+            raise ModelNotFoundError(f"{run} is not a finished training run (it needs best.keras and model.json)")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ConfigError(f"{out_dir} exists and is not an empty folder; choose another --out")
+    from keras_skel.inference import read_model_info
+
+    tasks = {read_model_info(r).get("task", "shapes") for r in runs}
+    if tasks != {"shapes"}:
+        raise ConfigError(f"ensembles average binary-shape runs; these runs are of task(s) {sorted(tasks)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = dict(members=[os.path.relpath(r.resolve(), out_dir.resolve()) for r in runs], combined=True,
+                  command=command, thresholds=[float(read_model_info(r)["threshold"]) for r in runs])
+    target = out_dir / ENSEMBLE_FILE
+    tmp = out_dir / f".{ENSEMBLE_FILE}.tmp"
+    tmp.write_text(json.dumps(record, indent=2))
+    try:
+        info = _describe(out_dir, _with_members(out_dir, dict(record)))  # the members must agree on post-processing
+        if choose_on is not None:
+            record.update(_chosen_threshold(out_dir, record, info, Path(choose_on), tta, thresholds, tolerance))
+    except Exception:
+        tmp.unlink()
+        raise
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(target)
+    return record
+
+
+def _chosen_threshold(out_dir: Path, record: dict, info: dict, data_dir: Path, tta: bool,
+                      thresholds: Sequence[float], tolerance: float) -> dict:
+    import keras
+
+    import keras_skel.layers  # noqa: F401  (custom layers for deserialization)
+    from keras_skel.data.folders import load_folder
+    from keras_skel.inference import KerasSkeletonizer
+
+    samples = load_folder(data_dir)
+    if not samples:
+        raise ConfigError(f"{data_dir}: no shape/skeleton pairs to choose the threshold on")
+    model = build_ensemble([keras.saving.load_model(out_dir / m / "best.keras", compile=False)
+                            for m in record["members"]])
+    skeletonizer = KerasSkeletonizer(model, stride=info["stride"], name=str(out_dir), tta=bool(tta),
+                                     prune_length=info["prune_length"], max_size=info["max_size"],
+                                     gate_radius=info["gate_radius"])
+    shapes = [shape for _, shape, _ in samples]
+    threshold, table = skeletonizer.choose_threshold([skeletonizer.probability(s) for s in shapes], shapes,
+                                                     [skeleton for _, _, skeleton in samples], list(thresholds),
+                                                     tolerance)
+    return dict(threshold=threshold, threshold_table=table, threshold_samples=len(samples),
+                threshold_data=str(data_dir.resolve()), threshold_tolerance=float(tolerance), tta=bool(tta))
+
+
 def is_ensemble_dir(path: str | Path) -> bool:
     """True for a finished folds directory (it has `ensemble.json`)."""
     return (Path(path) / ENSEMBLE_FILE).is_file()
@@ -127,8 +212,16 @@ def is_ensemble_dir(path: str | Path) -> bool:
 def _read_record(folds_dir: Path) -> dict:
     try:
         record = json.loads((folds_dir / ENSEMBLE_FILE).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ModelNotFoundError(f"{folds_dir / ENSEMBLE_FILE} is not a readable ensemble record: {err}") from None
+    return _with_members(folds_dir, record)
+
+
+def _with_members(folds_dir: Path, record: dict) -> dict:
+    """`record` plus `member_dirs`, each checked to be a finished run."""
+    try:
         members = [folds_dir / name for name in record["members"]]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+    except (KeyError, TypeError) as err:
         raise ModelNotFoundError(f"{folds_dir / ENSEMBLE_FILE} is not a readable ensemble record: {err}") from None
     missing = [str(m) for m in members if not (m / "best.keras").is_file() or not (m / "model.json").is_file()]
     if missing:
@@ -139,10 +232,13 @@ def _read_record(folds_dir: Path) -> dict:
 
 def ensemble_info(folds_dir: str | Path) -> dict:
     """The ensemble's `model.json`-like description, made from its members' records."""
+    folds_dir = Path(folds_dir)
+    return _describe(folds_dir, _read_record(folds_dir))
+
+
+def _describe(folds_dir: Path, record: dict) -> dict:
     from keras_skel.inference import read_model_info
 
-    folds_dir = Path(folds_dir)
-    record = _read_record(folds_dir)
     infos = [read_model_info(m) for m in record["member_dirs"]]
     prunes = {(int(i.get("prune_length", 0)), int(i.get("gate_radius", 0))) for i in infos}
     if len(prunes) != 1:
@@ -161,7 +257,8 @@ def ensemble_info(folds_dir: str | Path) -> dict:
         # member (synthetic sources), else the mean of the members' own.
         threshold=(float(record["threshold"]) if "threshold" in record
                    else round(sum(float(i["threshold"]) for i in infos) / len(infos), 4)),
-        threshold_source=("pooled validation" if "threshold" in record else "mean of the members' thresholds"),
+        threshold_source=(f"chosen on {record['threshold_data']}" if "threshold_data" in record
+                          else "pooled validation" if "threshold" in record else "mean of the members' thresholds"),
         tta=bool(record.get("tta", False)),  # the pooled threshold was chosen with TTA: run it
         prune_length=prune_length,
         gate_radius=gate_radius,

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from keras_skel.cli import cli
 from keras_skel.config import load_config
-from keras_skel.ensemble import build_ensemble, ensemble_info, is_ensemble_dir, train_folds
+from keras_skel.ensemble import build_ensemble, combine_runs, ensemble_info, is_ensemble_dir, train_folds
 from keras_skel.errors import ConfigError, ModelNotFoundError
 from keras_skel.inference import KerasSkeletonizer, load
 from keras_skel.data.synthetic import make_shape_sample, write_shapes_dataset
@@ -89,3 +89,86 @@ def test_cli_train_folds(tmp_path):
     assert r.exit_code == 0, r.output
     assert "fold 2:" in r.output and is_ensemble_dir(out)
     assert "ensemble of 2" in json.dumps(ensemble_info(out)["model"])
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """Two unet_tiny runs trained apart (different seeds and noise levels)."""
+    from keras_skel.training import train
+
+    root = tmp_path_factory.mktemp("apart")
+    for name, sets in (("a", ["seed=0"]), ("b", ["seed=5", "data.noise=2.0"])):
+        train(load_config("unet_tiny", ["train.epochs=1", "train.steps_per_epoch=2", *sets]), root / name,
+              verbose=0, command="pytest")
+    return root / "a", root / "b"
+
+
+def test_combined_runs_average_and_choose_their_threshold_on_a_folder(tmp_path, two_runs):
+    import keras
+
+    write_shapes_dataset(tmp_path / "sel", 6, (64, 64), seed=9, noise=1.0, progress=False)
+    out = tmp_path / "deep" / "ens"
+    record = combine_runs(two_runs, out, choose_on=tmp_path / "sel", thresholds=(0.3, 0.5, 0.7), command="pytest")
+    # Members are named relative to the ensemble folder: run folders and ensemble move together.
+    assert all(not m.startswith("/") for m in record["members"])
+    assert json.loads((out / "ensemble.json").read_text()) == record
+    info = ensemble_info(out)
+    assert info["threshold_source"].startswith("chosen on") and record["threshold_samples"] == 6
+    model = load(out)
+    assert model.threshold == record["threshold"] == max(
+        record["threshold_table"], key=lambda row: (row["f1"], -row["threshold"]))["threshold"]
+    x = np.random.default_rng(1).random((40, 48)) > 0.5
+    members = [KerasSkeletonizer(keras.saving.load_model(run / "best.keras", compile=False))
+               for run in two_runs]
+    np.testing.assert_allclose(model.probability(x), np.mean([m.probability(x) for m in members], axis=0),
+                               atol=1e-6)
+    # The chosen row's F1, re-measured with the loaded ensemble on the folder.
+    acc = SkeletonF1Accumulator(0.0)
+    for k in range(6):
+        shape, skeleton = make_shape_sample(9, k, (64, 64), noise=1.0)
+        acc.update(model.skeletonize(shape), skeleton)
+    row = next(r for r in record["threshold_table"] if r["threshold"] == record["threshold"])
+    assert acc.result()["f1"] == pytest.approx(row["f1"], abs=1e-9)
+
+
+def test_combined_runs_without_a_folder_take_the_mean_threshold(tmp_path, two_runs):
+    record = combine_runs(two_runs, tmp_path / "ens")
+    info = ensemble_info(tmp_path / "ens")
+    assert info["threshold_source"] == "mean of the members' thresholds" and "threshold_table" not in record
+    assert info["threshold"] == pytest.approx(np.mean(record["thresholds"]), abs=1e-4)
+
+
+def test_combine_runs_refusals_leave_nothing_behind(tmp_path, two_runs):
+    a, b = two_runs
+    with pytest.raises(ConfigError, match="at least 2"):
+        combine_runs([a], tmp_path / "x")
+    with pytest.raises(ConfigError, match="named twice"):
+        combine_runs([a, a], tmp_path / "x")
+    with pytest.raises(ModelNotFoundError, match="not a finished training run"):
+        combine_runs([a, tmp_path / "nothing"], tmp_path / "x")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mine.txt").write_text("keep")
+    with pytest.raises(ConfigError, match="not an empty folder"):
+        combine_runs([a, b], tmp_path / "full")
+    assert [p.name for p in (tmp_path / "full").iterdir()] == ["mine.txt"]
+    # Members that post-process differently cannot share one averaged probability.
+    import shutil
+
+    other = tmp_path / "pruned"
+    shutil.copytree(b, other)
+    info = json.loads((other / "model.json").read_text())
+    (other / "model.json").write_text(json.dumps({**info, "prune_length": 10}))
+    with pytest.raises(ConfigError, match="disagree on their post-processing"):
+        combine_runs([a, other], tmp_path / "y")
+    assert not is_ensemble_dir(tmp_path / "y") and list((tmp_path / "y").iterdir()) == []
+
+
+def test_cli_ensemble(tmp_path, two_runs):
+    out = tmp_path / "ens"
+    r = CliRunner().invoke(cli, ["ensemble", *map(str, two_runs), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "ensemble of 2" in r.output and "mean of the members" in r.output and is_ensemble_dir(out)
+    r = CliRunner().invoke(cli, ["ensemble", *map(str, two_runs), "--out", str(tmp_path / "e2"), "--tta"])
+    assert r.exit_code == 2 and "--choose-on" in r.output
+    r = CliRunner().invoke(cli, ["ensemble", *map(str, two_runs), "--out", str(out)])
+    assert r.exit_code == 2 and "not an empty folder" in r.output

@@ -270,8 +270,11 @@ def _describe(folds_dir: Path, record: dict) -> dict:
         image_size=first.get("image_size"),
         model=f"ensemble of {len(infos)} x {first.get('model')}",
         members=[str(m.resolve()) for m in record["member_dirs"]],
-        data=first.get("data"),
-        command=record.get("command"),
+        data=(first.get("data") if len({i.get("data") for i in infos}) == 1
+              else "; ".join(f"member {k}: {i.get('data')}" for k, i in enumerate(infos, start=1))),
+        # Runs combined after training: how each member was trained, then the combining command.
+        command=("; ".join(c for c in [*(i.get("command") for i in infos), record.get("command")] if c)
+                 if record.get("combined") else record.get("command")),
     )
 
 

@@ -114,6 +114,7 @@ def test_combined_runs_average_and_choose_their_threshold_on_a_folder(tmp_path, 
     assert json.loads((out / "ensemble.json").read_text()) == record
     info = ensemble_info(out)
     assert info["threshold_source"].startswith("chosen on") and record["threshold_samples"] == 6
+    assert info["command"] == "pytest; pytest; pytest"  # each member's training command, then the combining one
     model = load(out)
     assert model.threshold == record["threshold"] == max(
         record["threshold_table"], key=lambda row: (row["f1"], -row["threshold"]))["threshold"]

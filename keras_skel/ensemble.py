@@ -103,21 +103,28 @@ def _pooled_threshold(cfg, folds_dir: Path, seeds: Sequence[int]) -> dict | None
     sample."""
     if cfg.task != "shapes" or not cfg.data.source.startswith("synthetic"):
         return None
-    from keras_skel.inference import KerasSkeletonizer
     from keras_skel.training import build_splits
 
     model, info = load_ensemble(folds_dir)
-    skeletonizer = KerasSkeletonizer(model, stride=info["stride"], name=str(folds_dir), tta=bool(cfg.eval.tta),
-                                     prune_length=info["prune_length"], max_size=info["max_size"],
-                                     gate_radius=info["gate_radius"])
     samples = []
     for seed in seeds:
         samples += build_splits(cfg, seed).val
-    shapes = [shape for _, shape, _ in samples]
-    threshold, table = skeletonizer.choose_threshold(
-        [skeletonizer.probability(shape) for shape in shapes], shapes, [skeleton for _, _, skeleton in samples],
-        cfg.eval.thresholds, cfg.eval.threshold_tolerance)
+    threshold, table = _threshold_on(model, info, str(folds_dir), samples, bool(cfg.eval.tta), cfg.eval.thresholds,
+                                     cfg.eval.threshold_tolerance)
     return dict(threshold=threshold, threshold_table=table, threshold_samples=len(samples), tta=bool(cfg.eval.tta))
+
+
+def _threshold_on(model, info: dict, name: str, samples, tta: bool, thresholds: Sequence[float], tolerance: float):
+    """`(threshold, table)` of the averaged `model` (post-processing of `info`) on `(id, shape, skeleton)`
+    samples: `KerasSkeletonizer.choose_threshold`."""
+    from keras_skel.inference import KerasSkeletonizer
+
+    skeletonizer = KerasSkeletonizer(model, stride=info["stride"], name=name, tta=tta,
+                                     prune_length=info["prune_length"], max_size=info["max_size"],
+                                     gate_radius=info["gate_radius"])
+    shapes = [shape for _, shape, _ in samples]
+    return skeletonizer.choose_threshold([skeletonizer.probability(shape) for shape in shapes], shapes,
+                                         [skeleton for _, _, skeleton in samples], list(thresholds), tolerance)
 
 
 def combine_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, choose_on: str | Path | None = None,
@@ -162,46 +169,32 @@ def combine_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, choose_on:
     tasks = {read_model_info(r).get("task", "shapes") for r in runs}
     if tasks != {"shapes"}:
         raise ConfigError(f"ensembles average binary-shape runs; these runs are of task(s) {sorted(tasks)}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)  # members are named relative to it, so it must exist
     record = dict(members=[os.path.relpath(r.resolve(), out_dir.resolve()) for r in runs], combined=True,
                   command=command, thresholds=[float(read_model_info(r)["threshold"]) for r in runs])
-    target = out_dir / ENSEMBLE_FILE
+    try:
+        checked = _with_members(out_dir, dict(record))
+        info = _describe(out_dir, checked)  # the members must agree on their post-processing
+        if choose_on is not None:
+            from keras_skel.data.folders import load_folder
+
+            samples = load_folder(choose_on)
+            if not samples:
+                raise ConfigError(f"{choose_on}: no shape/skeleton pairs to choose the threshold on")
+            threshold, table = _threshold_on(build_ensemble(_load_members(checked["member_dirs"])), info,
+                                             str(out_dir), samples, bool(tta), thresholds, tolerance)
+            record.update(threshold=threshold, threshold_table=table, threshold_samples=len(samples),
+                          threshold_data=str(Path(choose_on).resolve()), threshold_tolerance=float(tolerance),
+                          tta=bool(tta))
+    except Exception:
+        if created:
+            out_dir.rmdir()
+        raise
     tmp = out_dir / f".{ENSEMBLE_FILE}.tmp"
     tmp.write_text(json.dumps(record, indent=2))
-    try:
-        info = _describe(out_dir, _with_members(out_dir, dict(record)))  # the members must agree on post-processing
-        if choose_on is not None:
-            record.update(_chosen_threshold(out_dir, record, info, Path(choose_on), tta, thresholds, tolerance))
-    except Exception:
-        tmp.unlink()
-        raise
-    tmp.write_text(json.dumps(record, indent=2))
-    tmp.replace(target)
+    tmp.replace(out_dir / ENSEMBLE_FILE)
     return record
-
-
-def _chosen_threshold(out_dir: Path, record: dict, info: dict, data_dir: Path, tta: bool,
-                      thresholds: Sequence[float], tolerance: float) -> dict:
-    import keras
-
-    import keras_skel.layers  # noqa: F401  (custom layers for deserialization)
-    from keras_skel.data.folders import load_folder
-    from keras_skel.inference import KerasSkeletonizer
-
-    samples = load_folder(data_dir)
-    if not samples:
-        raise ConfigError(f"{data_dir}: no shape/skeleton pairs to choose the threshold on")
-    model = build_ensemble([keras.saving.load_model(out_dir / m / "best.keras", compile=False)
-                            for m in record["members"]])
-    skeletonizer = KerasSkeletonizer(model, stride=info["stride"], name=str(out_dir), tta=bool(tta),
-                                     prune_length=info["prune_length"], max_size=info["max_size"],
-                                     gate_radius=info["gate_radius"])
-    shapes = [shape for _, shape, _ in samples]
-    threshold, table = skeletonizer.choose_threshold([skeletonizer.probability(s) for s in shapes], shapes,
-                                                     [skeleton for _, _, skeleton in samples], list(thresholds),
-                                                     tolerance)
-    return dict(threshold=threshold, threshold_table=table, threshold_samples=len(samples),
-                threshold_data=str(data_dir.resolve()), threshold_tolerance=float(tolerance), tta=bool(tta))
 
 
 def is_ensemble_dir(path: str | Path) -> bool:
@@ -306,16 +299,19 @@ def build_ensemble(models: Sequence, name: str = "ensemble"):
 
 def load_ensemble(folds_dir: str | Path):
     """`(model, info)` of a folds directory: the averaged `keras.Model` and `ensemble_info`."""
+    info = ensemble_info(folds_dir)
+    return build_ensemble(_load_members(info["members"])), info
+
+
+def _load_members(member_dirs: Sequence[str | Path]) -> list:
     import keras
 
     import keras_skel.layers  # noqa: F401  (custom layers for deserialization)
 
-    folds_dir = Path(folds_dir)
-    info = ensemble_info(folds_dir)
     models = []
-    for member in info["members"]:
+    for member in member_dirs:
         try:
             models.append(keras.saving.load_model(Path(member) / "best.keras", compile=False))
         except Exception as err:  # Keras raises many types for a damaged archive
             raise ModelNotFoundError(f"ensemble member {member}: could not load best.keras: {err}") from None
-    return build_ensemble(models), info
+    return models

@@ -25,6 +25,18 @@ from keras_skel.errors import ModelNotFoundError
 __all__ = ["export_run", "ExportResult", "MODEL_CARD", "read_model_card", "build_archive", "build_volumes_archive"]
 
 MODEL_CARD = Path("assets.extra") / "model_card.json"
+# Variables are written in files of at most this size (a larger model gets several
+# `variables.data-0000K-of-0000N` shards, which TF Serving and `tf.saved_model.load` read as one).
+MAX_VARIABLES_SHARD_BYTES = 16 * 2**20
+
+
+def _write_archive(archive, path: Path) -> None:
+    """`archive.write_out` with the variables split into shards of `MAX_VARIABLES_SHARD_BYTES`."""
+    import tensorflow as tf
+
+    policy = tf.train.experimental.MaxShardSizePolicy(MAX_VARIABLES_SHARD_BYTES)
+    archive.write_out(str(path), options=tf.saved_model.SaveOptions(experimental_sharding_callback=policy),
+                      verbose=False)
 
 
 @dataclass(frozen=True)
@@ -309,7 +321,7 @@ def export_run(
     else:
         archive = build_archive(model, threshold, stride, tta, prune_length, info.get("max_size"), gate_radius)
     with atomic_directory(model_dir / str(version), force=force) as tmp:
-        archive.write_out(str(tmp), verbose=False)
+        _write_archive(archive, tmp)
         (tmp / MODEL_CARD).parent.mkdir(parents=True, exist_ok=True)
         (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2))
         if eval_dirs:  # scored as exported, before it becomes visible
@@ -418,7 +430,7 @@ def _export_thin(run_dir: Path, name: str, root, version, force: bool, tflite: b
         card["tflite"] = {path.name: variant for path, variant in zip(flatbuffers, quantize)}
     archive = build_thin_archive(model, stride, ndim)
     with atomic_directory(model_dir / str(version), force=force) as tmp:
-        archive.write_out(str(tmp), verbose=False)
+        _write_archive(archive, tmp)
         (tmp / MODEL_CARD).parent.mkdir(parents=True, exist_ok=True)
         (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2))
         if eval_dirs:  # scored as exported, before it becomes visible
@@ -480,7 +492,7 @@ def _export_volumes(run_dir: Path, name: str, root, version, force: bool, eval_d
     )
     archive = build_volumes_archive(model, size, _expand_labels(runs).astype(np.int32), threshold)
     with atomic_directory(model_dir / str(version), force=force) as tmp:
-        archive.write_out(str(tmp), verbose=False)
+        _write_archive(archive, tmp)
         (tmp / MODEL_CARD).parent.mkdir(parents=True, exist_ok=True)
         (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2))
         if eval_dirs:  # scored as exported, before it becomes visible

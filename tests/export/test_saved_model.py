@@ -294,12 +294,13 @@ def test_variables_are_written_in_shards_that_load_as_one(tiny_run, tmp_path, mo
     models stay in git-friendly files); a sharded SavedModel answers like the Keras model."""
     from keras_skel.export import saved_model as exporter
 
-    total = sum(v.numpy().nbytes for v in load(tiny_run.run_dir).model.weights)
+    reference = load(tiny_run.run_dir)
+    total = sum(v.numpy().nbytes for v in reference.model.weights)
     monkeypatch.setattr(exporter, "MAX_VARIABLES_SHARD_BYTES", total // 3)
     result = export_run(tiny_run.run_dir, "sharded", root=tmp_path)
     shards = sorted((result.saved_model / "variables").glob("variables.data-*"))
     assert len(shards) >= 3 and shards[0].name.endswith(f"-of-{len(shards):05d}")
     shape = make_shape_sample(5, 0, (64, 64), noise=1.0)[0]
-    a, b = load(tiny_run.run_dir).predict(shape), load(result.saved_model).predict(shape)
+    a, b = reference.predict(shape), load(result.saved_model).predict(shape)
     np.testing.assert_allclose(a.probability, b.probability, atol=1e-5)
     np.testing.assert_array_equal(a.skeleton, b.skeleton)

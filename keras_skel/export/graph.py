@@ -6,15 +6,48 @@ a TFLite model), so the same code runs in TF Serving, in LiteRT and in `keras-sk
 
 from __future__ import annotations
 
+import weakref
+
 import tensorflow as tf
 
 from keras_skel.ops.padding import crop_to, pad_to_multiple
 from keras_skel.ops.postprocess import probability_to_skeleton
 
-__all__ = ["skeletal_outputs", "probability_of", "skeletonize_images", "decode_binary_png", "make_png_fn",
-           "detect_skeletons",
+__all__ = ["skeletal_outputs", "probability_of", "traced_once", "skeletonize_images", "decode_binary_png",
+           "make_png_fn", "detect_skeletons",
            "natural_raw_outputs", "skeletons_from_outputs", "d4_vector_map", "d4_average",
            "decode_rgb_png", "make_natural_png_fn", "decode_grey_image", "segment_images", "make_thin_png_fn"]
+
+
+_TRACED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def traced_once(model):
+    """`model` as a callable `net(x, training=False)` that runs one `tf.function` per channel
+    count (signature float32 `[None, None, None, C]`), kept for the model's lifetime.
+
+    Test-time augmentation calls the network 8 times per graph (16 with two scales), and an
+    export traces each serving function more than once (the endpoint, then the signature):
+    called inline, every call traced the whole network again (an ensemble of two CANets with
+    TTA: 32 network traces, 70 s of an export's 90 s) and the graph held 8 copies of it. Through
+    this wrapper the network is traced once and each call is a call op to that one function.
+    Models that cannot be weakly referenced are called as they are.
+    """
+    try:
+        cache = _TRACED.setdefault(model, {})
+    except TypeError:
+        return model
+    ref = weakref.ref(model)  # the cached function must not keep the model alive
+
+    def net(x, training=False, _model=model):  # ...but the caller's callable does
+        channels = int(x.shape[-1])
+        if channels not in cache:
+            cache[channels] = tf.function(
+                lambda images: ref()(images, training=False),
+                input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)], autograph=False)
+        return cache[channels](tf.cast(x, tf.float32))
+
+    return net
 
 
 def _probability(model, binary: tf.Tensor, stride: int) -> tf.Tensor:
@@ -33,7 +66,8 @@ def probability_of(model, binary: tf.Tensor, stride: int, tta: bool = False) -> 
     """
     if not tta:
         return _probability(model, binary, stride)
-    return d4_average(lambda x: _probability(model, x, stride), binary)
+    net = traced_once(model)
+    return d4_average(lambda x: _probability(net, x, stride), binary)
 
 
 def d4_average(run, images: tf.Tensor, vectors: bool = False) -> tf.Tensor:
@@ -186,6 +220,8 @@ def natural_raw_outputs(model, images: tf.Tensor, stride: int, tta: bool = False
     0.8 / 1 / 1.2). Each scale s costs s² of one pass.
     """
     scales = tuple(float(s) for s in scales) or (1.0,)
+    if tta or len(scales) > 1:
+        model = traced_once(model)
 
     def one_scale(scale):
         if not tta:

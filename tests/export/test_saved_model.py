@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from keras_skel.errors import ConfigError, DataError, ModelNotFoundError
 from keras_skel.export import export_run, read_model_card
 from keras_skel.inference import SavedModelSkeletonizer, TFLiteSkeletonizer, load
 from tests.harness import unknown_ops
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _shapes():
@@ -304,3 +307,48 @@ def test_variables_are_written_in_shards_that_load_as_one(tiny_run, tmp_path, mo
     a, b = reference.predict(shape), load(result.saved_model).predict(shape)
     np.testing.assert_allclose(a.probability, b.probability, atol=1e-5)
     np.testing.assert_array_equal(a.skeleton, b.skeleton)
+
+
+@pytest.mark.slow
+def test_resave_tool_rebuilds_an_inline_tta_graph_and_refuses_a_wrong_twin(tiny_run, tmp_path, monkeypatch, capsys):
+    """`tools/resave_shipped.py` rebuilds a version exported with the 8 TTA views inline (as the
+    exports before `traced_once` were) from its `.keras` twin: a smaller graph with the same
+    answers and the card kept; a twin with other weights is refused and nothing is replaced."""
+    import importlib.util
+    import shutil
+
+    import keras
+
+    from keras_skel.export import graph
+
+    with monkeypatch.context() as patch:  # the old export: every view traces the network inline
+        patch.setattr(graph, "traced_once", lambda model: model)
+        old = export_run(tiny_run.run_dir, "twin", root=tmp_path, tta=True, notes=["kept"])
+    shutil.copy(tiny_run.run_dir / "best.keras", tmp_path / "twin.keras")
+    old_pb = (old.saved_model / "saved_model.pb").read_bytes()
+    shapes = [make_shape_sample(21, i, (64, 48), noise=1.0)[0] for i in range(2)]
+    inline = load(old.saved_model)
+    before = [inline.predict(s) for s in shapes]
+    spec = importlib.util.spec_from_file_location("resave_shipped", ROOT / "tools" / "resave_shipped.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    assert tool.main(["twin", "1", "--models", str(tmp_path), "--count", "1"]) == 0
+    new_pb = (old.saved_model / "saved_model.pb").read_bytes()
+    assert len(new_pb) < len(old_pb) / 2
+    card = read_model_card(old.saved_model)
+    assert card["notes"][0] == "kept" and "resave_shipped.py" in card["notes"][-1] and card["tta"] is True
+    rebuilt = load(old.saved_model)
+    for shape, want in zip(shapes, before):
+        got = rebuilt.predict(shape)
+        np.testing.assert_array_equal(got.skeleton, want.skeleton)
+        np.testing.assert_allclose(got.probability, want.probability, atol=1e-5)
+
+    wrong = keras.saving.load_model(tmp_path / "twin.keras", compile=False)
+    wrong.set_weights([w + 0.05 for w in wrong.get_weights()])
+    wrong.save(tmp_path / "twin.keras")
+    capsys.readouterr()
+    assert tool.main(["twin", "1", "--models", str(tmp_path), "--count", "1"]) == 1
+    assert "answers differently; nothing replaced" in capsys.readouterr().err
+    assert (old.saved_model / "saved_model.pb").read_bytes() == new_pb
+    assert not [p for p in (tmp_path / "twin").iterdir() if p.name.startswith(".")]  # no temp dirs left

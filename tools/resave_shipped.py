@@ -108,12 +108,16 @@ def _archive(model_file: Path, card: dict):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n    python")[0],
+                                     epilog="example: python tools/resave_shipped.py denoiser_shapes 3",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", help="shipped model name (saved_models/NAME/ and saved_models/NAME.keras)")
     parser.add_argument("version", type=int, help="the version its .keras twin belongs to")
     parser.add_argument("--models", type=Path, default=ROOT / "saved_models", help="the saved_models folder")
     parser.add_argument("--count", type=int, default=9, help="held-out inputs the check compares on")
     args = parser.parse_args(argv)
+    if args.count < 1:
+        parser.error(f"--count must be at least 1 (the inputs the new graph is checked on), got {args.count}")
 
     from keras_skel.export.layout import atomic_directory
     from keras_skel.export.saved_model import MODEL_CARD, _write_archive, read_model_card

@@ -68,6 +68,29 @@ def test_folder_source_and_bfloat16(tmp_path, shapes_dir):
     assert keras.mixed_precision.global_policy().name == "float32"  # restored
 
 
+def test_training_and_validation_steps_are_traced_once(tmp_path, shapes_dir, monkeypatch):
+    """Under the default strategy Keras creates the optimizer's slots and the loss trackers while
+    it first traces the step, and tf.function traces a step that creates variables a second time
+    (the step graph built twice per run). `build_before_fit` creates them first: one trace each."""
+    import keras
+
+    traces = {"train": 0, "test": 0}
+    train_step, test_step = keras.Model.train_step, keras.Model.test_step
+
+    def counted(kind, step):
+        def wrapper(self, data):
+            traces[kind] += 1  # runs only while tracing: the step is a tf.function
+            return step(self, data)
+        return wrapper
+
+    monkeypatch.setattr(keras.Model, "train_step", counted("train", train_step))
+    monkeypatch.setattr(keras.Model, "test_step", counted("test", test_step))
+    cfg = load_config("unet_tiny", ["data.source=folder", f"data.train_dir={shapes_dir}", "data.val_fraction=0.25",
+                                    "train.epochs=2", "train.steps_per_epoch=2"])
+    train(cfg, tmp_path / "run", verbose=0)
+    assert traces == {"train": 1, "test": 1}
+
+
 def test_resolve_precision():
     assert resolve_precision("float32") == "float32"
     assert resolve_precision("auto") in ("float32", "mixed_bfloat16", "mixed_float16")

@@ -23,7 +23,7 @@ from keras_skel.export.tflite import QUANTIZATIONS
 
 __all__ = ["Prediction", "Skeletonizer", "ClassicalSkeletonizer", "KerasSkeletonizer",
            "SavedModelSkeletonizer", "TFLiteSkeletonizer", "load", "skeletonize", "as_binary",
-           "model_search_path", "resolve_model", "model_record",
+           "model_search_path", "resolve_model", "model_record", "load_keras_model",
            "find_keras_file", "tiled_probability", "skeleton_from_probability",
            "MODEL_INFO_FILE", "DEFAULT_THRESHOLD"]
 
@@ -420,19 +420,25 @@ def read_model_info(folder: Path) -> dict:
         raise DataError(f"{path} is not a readable JSON model description: {err}") from None
 
 
-def _load_keras(path: Path, threshold: float | None, tta: bool = False) -> KerasSkeletonizer:
+def load_keras_model(path: str | Path):
+    """The network of a `.keras` file, ready to predict: the project's layers registered, not
+    compiled, and a deep-supervised model reduced to its full-resolution output
+    (`probability_model`). Raises `ModelNotFoundError` naming the file if it cannot be loaded."""
     import keras
 
     import keras_skel.layers  # noqa: F401  (registers custom layers for deserialization)
     import keras_skel.losses  # noqa: F401
+    from keras_skel.models.canet import probability_model
 
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as err:  # Keras raises many types for a bad archive
         raise ModelNotFoundError(f"{path} could not be loaded as a Keras model: {err}") from None
-    from keras_skel.models.canet import probability_model
+    return probability_model(model)
 
-    model = probability_model(model)  # deep-supervised models: the full-resolution output only
+
+def _load_keras(path: Path, threshold: float | None, tta: bool = False) -> KerasSkeletonizer:
+    model = load_keras_model(path)
     info = model_record("keras", path)
     if threshold is None:
         threshold = info.get("threshold")

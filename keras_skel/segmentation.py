@@ -168,10 +168,7 @@ def load_segmenter(path: str | Path) -> ThinSegmenter:
     file beside such a `model.json`, an exported SavedModel (folder, model folder or shipped
     name), a 2-D `.tflite` file exported beside one, or a TF Serving REST URL
     (`http://HOST:PORT/v1/models/NAME`)."""
-    import keras
-
-    from keras_skel.inference import model_record, resolve_model
-    from keras_skel.models.canet import probability_model
+    from keras_skel.inference import load_keras_model, model_record, resolve_model
     from keras_skel.serving.client import served_task
 
     if str(path).startswith(("http://", "https://")):
@@ -194,7 +191,7 @@ def load_segmenter(path: str | Path) -> ThinSegmenter:
         return _saved_model_segmenter(file, info)
     if kind == "tflite":
         return TFLiteSegmenter(file, info)
-    model = probability_model(keras.saving.load_model(file, compile=False))
+    model = load_keras_model(file)
     return ThinSegmenter(model, info["classes"], info["stride"], name=str(path))
 
 

@@ -162,15 +162,12 @@ def _worker(backend: str, model_dir: str, count: int, size: int, variant_dir: st
 
 
 def _convert_variants(model_dir: Path, size: int, out: Path, only: str | None = None) -> None:
-    import keras
-
-    import keras_skel.layers  # noqa: F401
     from keras_skel.export.saved_model import read_model_card
     from keras_skel.export.tflite import convert_natural_tflite, convert_tflite
-    from keras_skel.models.canet import probability_model
+    from keras_skel.inference import load_keras_model
 
     card = read_model_card(model_dir / str(max(int(p.name) for p in model_dir.iterdir() if p.name.isdigit())))
-    model = probability_model(keras.saving.load_model(model_dir.parent / f"{model_dir.name}.keras", compile=False))
+    model = load_keras_model(model_dir.parent / f"{model_dir.name}.keras")
     for variant in ("float16", "dynamic", "int8") if only is None else (only,):
         short = {"float16": "fp16", "dynamic": "dynamic", "int8": "int8"}[variant]
         if card.get("task") == "natural":

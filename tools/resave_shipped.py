@@ -89,24 +89,6 @@ def _compare(old_dir: Path, new_dir: Path, inputs: list[np.ndarray]) -> list[str
     return problems
 
 
-def _archive(model_file: Path, card: dict):
-    import keras
-
-    import keras_skel.layers  # noqa: F401  (custom layers for deserialization)
-    import keras_skel.losses  # noqa: F401
-    from keras_skel.export.saved_model import build_archive, build_natural_archive
-
-    model = keras.saving.load_model(model_file, compile=False)
-    if card.get("task") == "natural":
-        return build_natural_archive(model, int(card["stride"]), float(card["threshold"]), card["output"],
-                                     int(card["k1"]), int(card["k2"]), bool(card["tta"]),
-                                     tuple(float(s) for s in card.get("scales") or (1.0,)))
-    from keras_skel.models.canet import probability_model
-
-    return build_archive(probability_model(model), float(card["threshold"]), int(card["stride"]), bool(card["tta"]),
-                         int(card.get("prune_length", 0)), card.get("max_size"), int(card.get("gate_radius", 0)))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n    python")[0],
                                      epilog="example: python tools/resave_shipped.py denoiser_shapes 3",
@@ -120,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--count must be at least 1 (the inputs the new graph is checked on), got {args.count}")
 
     from keras_skel.export.layout import atomic_directory
-    from keras_skel.export.saved_model import MODEL_CARD, _write_archive, read_model_card
+    from keras_skel.export.saved_model import MODEL_CARD, _write_archive, archive_from_card, read_model_card
+    from keras_skel.inference import load_keras_model
 
     target = args.models / args.name / str(args.version)
     twin = args.models / f"{args.name}.keras"
@@ -135,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         inputs = _inputs(card.get("task", "shapes"), args.count)
         start = time.time()
         with atomic_directory(target, force=True) as tmp:
-            _write_archive(_archive(twin, card), tmp)
+            _write_archive(archive_from_card(load_keras_model(twin), card), tmp)
             problems = _compare(target, tmp, inputs)
             if problems:
                 raise KerasSkelError("the rebuilt graph answers differently; nothing replaced:\n  " +

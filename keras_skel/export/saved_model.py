@@ -22,7 +22,8 @@ from typing import Sequence
 
 from keras_skel.errors import ModelNotFoundError
 
-__all__ = ["export_run", "ExportResult", "MODEL_CARD", "read_model_card", "build_archive", "build_volumes_archive"]
+__all__ = ["export_run", "ExportResult", "MODEL_CARD", "read_model_card", "archive_from_card", "build_archive",
+           "build_volumes_archive"]
 
 MODEL_CARD = Path("assets.extra") / "model_card.json"
 # Variables are written in files of at most this size (a larger model gets several
@@ -164,6 +165,20 @@ def build_natural_archive(model, stride: int, threshold: float, output: str = "f
         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
     )
     return archive
+
+
+def archive_from_card(model, card: dict):
+    """The serving archive a model card describes: `build_natural_archive` for `task: natural`,
+    `build_archive` otherwise, with the card's threshold, stride, test-time augmentation and
+    post-processing settings. `export_run` writes a card's settings this way, and
+    `tools/resave_shipped.py` rebuilds a shipped version's graph from its card the same way."""
+    tta = bool(card.get("tta", False))
+    if card.get("task") == "natural":
+        scales = tuple(float(s) for s in card.get("scales") or (1.0,))
+        return build_natural_archive(model, int(card["stride"]), float(card["threshold"]), card.get("output", "flux"),
+                                     int(card.get("k1", 3)), int(card.get("k2", 4)), tta, scales)
+    return build_archive(model, float(card["threshold"]), int(card["stride"]), tta, int(card.get("prune_length", 0)),
+                         card.get("max_size"), int(card.get("gate_radius", 0)))
 
 
 def _natural_io(output: str) -> tuple[dict, dict]:
@@ -316,10 +331,7 @@ def export_run(
 
     if natural:
         card["inputs"], card["outputs"] = _natural_io(card["output"])
-        archive = build_natural_archive(model, stride, threshold, card["output"], card["k1"], card["k2"], tta,
-                                        scales)
-    else:
-        archive = build_archive(model, threshold, stride, tta, prune_length, info.get("max_size"), gate_radius)
+    archive = archive_from_card(model, card)
     with atomic_directory(model_dir / str(version), force=force) as tmp:
         _write_archive(archive, tmp)
         (tmp / MODEL_CARD).parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.xdist_group("bench_losses")  # module fixtures built once (setup.cfg)
+
 TOOL = Path(__file__).resolve().parent.parent / "tools" / "bench_losses.py"
 
 

@@ -15,6 +15,8 @@ from keras_skel.data.synthetic import make_shape_sample, write_shapes_dataset
 from keras_skel.metrics import SkeletonF1Accumulator
 from keras_skel.models.canet import build_canet, probability_model
 
+pytestmark = pytest.mark.xdist_group("ensemble")  # module fixtures built once (setup.cfg)
+
 TINY = dict(base_filters=4, depth=2, blocks_per_stage=1, attention_stages=(2,))
 
 

@@ -27,6 +27,8 @@ from keras_skel.metrics.skeleton_f1 import skeleton_f1
 from keras_skel.training import train
 from tests.harness import unknown_ops
 
+pytestmark = pytest.mark.xdist_group("natural_training")  # module fixtures built once (setup.cfg)
+
 # The untrained tiny model's flux is weak; a run whose stored λ is this low yields skeletons,
 # so the agreement tests below compare non-empty outputs.
 LOW_LAMBDA = 0.02

@@ -13,6 +13,8 @@ from keras_skel.export import read_model_card
 from keras_skel.inference import SavedModelSkeletonizer, load
 from keras_skel.metrics import SkeletonF1Accumulator
 
+pytestmark = pytest.mark.xdist_group("shipped")  # module fixtures built once (setup.cfg)
+
 ROOT = Path(__file__).resolve().parent.parent / "saved_models"
 SHIPPED = ["denoiser_shapes", "canet_shapes", "unet_shapes"]
 
@@ -48,7 +50,7 @@ def test_beats_classical_on_fresh_noisy_shapes(shipped):
     _, model = shipped
     classical = load("classical")
     learned_acc, classical_acc = SkeletonF1Accumulator(2.0), SkeletonF1Accumulator(2.0)
-    for i in range(8):
+    for i in range(4):
         shape, gt = make_shape_sample(777, i, (256, 256), noise=2.0)
         learned_acc.update(model.skeletonize(shape), gt)
         classical_acc.update(classical.skeletonize(shape), gt)
@@ -80,12 +82,12 @@ def test_denoiser_moves_the_skeleton_back_where_noise_moved_it():
     model, classical = load("denoiser_shapes"), load("classical")
     assert model.prune_length == 10 and model.gate_radius == 0
     learned, rule, clean = SkeletonF1Accumulator(0.0), SkeletonF1Accumulator(0.0), SkeletonF1Accumulator(0.0)
-    for i in range(12):
+    for i in range(6):
         shape, gt, clean_shape = make_shape_sample(786, i, (256, 256), noise=3.0, noise_style="bumps",
                                                    split="heldout", with_clean=True)
         learned.update(model.skeletonize(shape), gt)
         rule.update(classical.skeletonize(shape), gt)
-        if i < 6:  # half of them clean too: the network runs 16 times per image (2 members, 8 views)
+        if i < 3:  # half of them clean too: the network runs 16 times per image (2 members, 8 views)
             clean.update(model.skeletonize(clean_shape), gt)
     assert learned.result()["f1"] > rule.result()["f1"]
     assert clean.result()["f1"] >= 0.9

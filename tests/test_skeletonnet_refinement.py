@@ -20,6 +20,8 @@ from keras_skel.skeletal_points import mesh_of, model_outputs, volume_losses
 from keras_skel.training import train
 from tests.harness import run_python, unknown_ops
 
+pytestmark = pytest.mark.xdist_group("skeletonnet_refinement")  # module fixtures built once (setup.cfg)
+
 
 @pytest.fixture(scope="module")
 def volumes_dir(tmp_path_factory):

@@ -13,6 +13,8 @@ from keras_skel.losses.functional import chamfer_distance
 from keras_skel.metrics.points import chamfer
 from keras_skel.training import train
 
+pytestmark = pytest.mark.xdist_group("skeletonnet_training")  # module fixtures built once (setup.cfg)
+
 
 @pytest.fixture(scope="module")
 def volumes_dir(tmp_path_factory):

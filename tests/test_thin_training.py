@@ -11,6 +11,8 @@ from keras_skel.config import load_config
 from keras_skel.errors import ConfigError
 from keras_skel.training import train
 
+pytestmark = pytest.mark.xdist_group("thin_training")  # module fixtures built once (setup.cfg)
+
 
 @pytest.fixture(scope="module")
 def thin_run(tmp_path_factory):

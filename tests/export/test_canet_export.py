@@ -6,10 +6,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from keras_skel.data.synthetic import make_shape_sample
 from keras_skel.inference import load
 from tests.export.test_saved_model import FRESH, _masks_agree
+
+pytestmark = pytest.mark.xdist_group("canet_export")  # the session fixture canet_exported built once (setup.cfg)
 
 
 def test_canet_run_keras_and_savedmodel_agree(canet_exported):

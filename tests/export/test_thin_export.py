@@ -19,6 +19,8 @@ from keras_skel.segmentation import GraphSegmenter, TFLiteSegmenter, ThinSegment
 from keras_skel.training import train
 from tests.harness import unknown_ops
 
+pytestmark = pytest.mark.xdist_group("thin_export")  # module fixtures built once (setup.cfg)
+
 FRESH = """
 import sys
 sys.modules["keras"] = None          # neither Keras nor keras-skel may be needed to serve

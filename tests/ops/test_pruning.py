@@ -11,6 +11,8 @@ from keras_skel.data.targets import prune_terminal_branches
 from keras_skel.ops.pruning import prune_spurs
 from keras_skel.ops.thinning import thin
 
+pytestmark = pytest.mark.xdist_group("pruning")  # module fixtures built once (setup.cfg)
+
 
 def _rule(skeleton, min_length=10):
     """The ground-truth rule's pruning: one skan pass, then skeletonize."""

@@ -10,6 +10,8 @@ import pytest
 
 from keras_skel.errors import KerasSkelError, ModelNotFoundError
 
+pytestmark = pytest.mark.xdist_group("client")  # module fixtures built once (setup.cfg)
+
 
 @pytest.fixture(scope="module")
 def served(exported_tiny):

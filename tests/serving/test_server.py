@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.xdist_group("server")  # module fixtures built once (setup.cfg)
+
 REPO = Path(__file__).resolve().parents[2]
 
 

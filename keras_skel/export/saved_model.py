@@ -64,11 +64,8 @@ def read_model_card(saved_model_dir: str | Path) -> dict:
 
 def load_run(run_dir: str | Path):
     """`(model, model_info, metrics)` of a finished training run or folds directory (ensemble)."""
-    import keras
-
-    import keras_skel.layers  # noqa: F401  (custom layers for deserialization)
     from keras_skel.ensemble import is_ensemble_dir, load_ensemble
-    from keras_skel.inference import read_model_info
+    from keras_skel.inference import load_keras_model, read_model_info
 
     run_dir = Path(run_dir)
     if is_ensemble_dir(run_dir):
@@ -85,13 +82,11 @@ def load_run(run_dir: str | Path):
             f"{run_dir} is not a finished training run (expected best.keras and model.json with a "
             "threshold, written by `keras-skel train`)"
         )
-    from keras_skel.models.canet import probability_model
-
+    model = load_keras_model(best)
     try:
-        model = probability_model(keras.saving.load_model(best, compile=False))
         metrics = _read_metrics(run_dir)
-    except Exception as err:  # Keras raises many types for a damaged archive
-        raise ModelNotFoundError(f"{run_dir}: could not load the run's model or metrics: {err}") from None
+    except (OSError, ValueError) as err:  # unreadable or not JSON
+        raise ModelNotFoundError(f"{run_dir / 'metrics.json'}: could not read the run's metrics: {err}") from None
     return model, info, metrics
 
 

@@ -1,5 +1,6 @@
 """Exported SavedModels as TF Serving and users meet them: real files, fresh processes."""
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -156,9 +157,15 @@ def test_version_numbers_and_force(tiny_run, tmp_path):
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1", "2"]  # no temp dirs left
 
 
-def test_bad_names_and_runs(tmp_path):
+def test_bad_names_and_runs(tiny_run, tmp_path):
     with pytest.raises(ModelNotFoundError, match="not a finished training run"):
         export_run(tmp_path, "m", root=tmp_path / "out")
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tiny_run.run_dir, damaged)
+    (damaged / "best.keras").write_bytes(b"not a zip archive")
+    with pytest.raises(ModelNotFoundError, match="best.keras could not be loaded as a Keras model"):
+        export_run(damaged, "m", root=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_shipped_name_lookup(exported_tiny, monkeypatch):
@@ -315,7 +322,6 @@ def test_resave_tool_rebuilds_an_inline_tta_graph_and_refuses_a_wrong_twin(tiny_
     exports before `traced_once` were) from its `.keras` twin: a smaller graph with the same
     answers and the card kept; a twin with other weights is refused and nothing is replaced."""
     import importlib.util
-    import shutil
 
     import keras
 

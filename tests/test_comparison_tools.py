@@ -1,4 +1,5 @@
-"""The comparison tools (compare_flux, compare_skeletonnet) and bench_flux on tiny settings."""
+"""The comparison tools (compare_flux, compare_skeletonnet) and bench_flux on tiny settings
+(compare_refinement runs in tests/test_skeletonnet_refinement.py, whose stage tests read its runs)."""
 
 import importlib.util
 import json
@@ -61,23 +62,3 @@ def test_compare_skeletonnet_table(tmp_path):
     assert rows[0]["count"] == rows[1]["count"] == 4 and all(r["cd"] > 0 for r in rows)
     assert "cd_curve" in rows[1] and "cd_curve" not in rows[0]
     assert "SkeletonNet (curve + sheet decoders" in (tmp_path / "comparison.md").read_text()
-
-
-@pytest.mark.slow
-def test_compare_refinement_table(tmp_path):
-    compare = _module("compare_refinement")
-    small = ["model.params.width=4", "model.params.latent=16", "model.params.mlp_units=[16, 3]",
-             "model.params.lines=3", "model.params.squares=3", "model.params.line_samples=5",
-             "model.params.square_side=3", "data.points=32", "data.batch_size=2", "data.val_fraction=0.34",
-             "train.steps_per_epoch=1"]
-    args = ["--out", str(tmp_path / "out"), "--data", str(tmp_path / "train"), "--heldout", str(tmp_path / "heldout"),
-            "--train-count", "6", "--heldout-count", "2", "--size", "32", "--data-resolution", "32", "--views", "2",
-            "--resolution", "32", "--points-epochs", "1", "--joint-epochs", "1",
-            *[a for s in small for a in ("--set-points", s)],
-            *[a for s in [*small, "train.epochs=1", "model.params.refine_width=2"] for a in ("--set", s)]]
-    assert compare.main(args) == 0
-    rows = json.loads((tmp_path / "out" / "comparison.json").read_text())
-    assert [r["key"] for r in rows] == ["quantize", "subvolume", "guided", "joint"]
-    assert all(r["count"] == 4 and 0 <= r["iou"] <= 1 for r in rows)
-    assert rows[0]["iou"] == rows[0]["iou_quantize"] == rows[1]["iou_quantize"]  # same frozen points
-    assert "globally guided subvolume synthesis" in (tmp_path / "out" / "comparison.md").read_text()

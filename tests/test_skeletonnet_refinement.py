@@ -1,10 +1,12 @@
 """SkeletonNet part 2 on a tiny folder: volume targets and scores, the three training stages,
 `predict` outputs (parsed as PLY / OBJ), SavedModel export in a fresh process and saved_model_cli."""
 
+import importlib.util
 import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +19,9 @@ from keras_skel.data.volumes_pipeline import volume_dataset
 from keras_skel.errors import ConfigError, DataError
 from keras_skel.metrics.volumes import quantize_dilate, volume_iou
 from keras_skel.skeletal_points import mesh_of, model_outputs, volume_losses
-from keras_skel.training import train
 from tests.harness import run_python, unknown_ops
+
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
 
 pytestmark = pytest.mark.xdist_group("skeletonnet_refinement")  # module fixtures built once (setup.cfg)
 
@@ -31,18 +34,45 @@ def volumes_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def runs(volumes_dir, tmp_path_factory):
-    """A points run, a guided refinement on its frozen points, and a joint fine-tuning."""
-    root = tmp_path_factory.mktemp("runs")
-    data = [f"data.train_dir={volumes_dir}"]
-    points = train(load_config("skeletonnet_tiny", data + ["train.steps_per_epoch=2"]), root / "points", verbose=0)
-    refine = train(load_config("skeletonnet_refine_tiny", data + ["model.params.stage=refine",
-                                                                  f"train.init_from={points.run_dir}"]),
-                   root / "refine", verbose=0, command="pytest refine")
-    joint = train(load_config("skeletonnet_refine_tiny", data + ["model.params.stage=joint",
-                                                                 f"train.init_from={refine.run_dir}"]),
-                  root / "joint", verbose=0, command="pytest joint")
-    return {"points": points, "refine": refine, "joint": joint}
+def table(volumes_dir, tmp_path_factory):
+    """`tools/compare_refinement.py` on tiny settings: a points run, a subvolume and a guided
+    refinement on its frozen points (stage refine), a joint fine-tuning of the guided one, and
+    their held-out rows. The stage tests below read these runs (no second training)."""
+    spec = importlib.util.spec_from_file_location("compare_refinement", TOOLS / "compare_refinement.py")
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+    root = tmp_path_factory.mktemp("table")
+    small = ["model.params.width=4", "model.params.latent=16", "model.params.mlp_units=[16, 3]",
+             "model.params.lines=3", "model.params.squares=3", "model.params.line_samples=5",
+             "model.params.square_side=3", "data.points=32", "data.batch_size=2", "data.val_fraction=0.34",
+             "train.steps_per_epoch=1"]
+    args = ["--out", str(root / "out"), "--data", str(volumes_dir), "--heldout", str(root / "heldout"),
+            "--train-count", "6", "--heldout-count", "2", "--size", "32", "--data-resolution", "32", "--views", "2",
+            "--resolution", "32", "--points-epochs", "1", "--joint-epochs", "1",
+            *[a for s in small for a in ("--set-points", s)],
+            *[a for s in [*small, "train.epochs=1", "model.params.refine_width=2"] for a in ("--set", s)]]
+    assert compare.main(args) == 0
+    return root / "out"
+
+
+@pytest.fixture(scope="module")
+def runs(table):
+    """The table's points run, guided refinement (stage refine) and joint fine-tuning."""
+    return {key: table / row for key, row in (("points", "points"), ("refine", "guided"), ("joint", "joint"))}
+
+
+def _val(run_dir):
+    return json.loads((run_dir / "metrics.json").read_text())["val"]
+
+
+def test_comparison_table(table):
+    rows = json.loads((table / "comparison.json").read_text())
+    assert [r["key"] for r in rows] == ["quantize", "subvolume", "guided", "joint"]
+    assert all(r["count"] == 4 and 0 <= r["iou"] <= 1 for r in rows)
+    assert rows[0]["iou"] == rows[0]["iou_quantize"] == rows[1]["iou_quantize"]  # same frozen points
+    assert "globally guided subvolume synthesis" in (table / "comparison.md").read_text()
+    info = json.loads((table / "subvolume" / "model.json").read_text())
+    assert info["refinement"] == "subvolume" and info["stage"] == "refine"
 
 
 def test_iou_and_the_quantize_baseline_by_hand():
@@ -96,21 +126,21 @@ def test_stages_train_what_they_should(runs):
     import keras_skel.layers  # noqa: F401
     import keras_skel.models.skeletonnet  # noqa: F401
 
-    points = keras.saving.load_model(runs["points"].run_dir / "best.keras", compile=False)
-    refine = keras.saving.load_model(runs["refine"].run_dir / "best.keras", compile=False)
-    joint = keras.saving.load_model(runs["joint"].run_dir / "best.keras", compile=False)
+    points = keras.saving.load_model(runs["points"] / "best.keras", compile=False)
+    refine = keras.saving.load_model(runs["refine"] / "best.keras", compile=False)
+    joint = keras.saving.load_model(runs["joint"] / "best.keras", compile=False)
     for name in ("latent", "curve_mlp", "sheet_mlp"):  # frozen in stage refine, trained jointly
         for a, b in zip(points.get_layer(name).get_weights(), refine.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
     assert any(not np.array_equal(a, b) for a, b in zip(refine.get_layer("curve_mlp").get_weights(),
                                                          joint.get_layer("curve_mlp").get_weights()))
-    info = json.loads((runs["refine"].run_dir / "model.json").read_text())
+    info = json.loads((runs["refine"] / "model.json").read_text())
     assert info["refinement"] == "guided" and info["stage"] == "refine" and info["resolution"] == 32
     assert info["point_labels"] == [[0, 15], [1, 27]] and 0.1 <= info["threshold"] <= 0.9
-    val = runs["refine"].val_scores
+    val = _val(runs["refine"])
     assert 0 <= val["iou"] <= 1 and 0 <= val["iou_quantize"] <= 1 and val["count"] == 4
     assert val["iou"] == max(val["iou_by_threshold"].values())
-    assert val["cd"] == pytest.approx(runs["points"].val_scores["cd"], rel=1e-5)  # same frozen points
+    assert val["cd"] == pytest.approx(_val(runs["points"])["cd"], rel=1e-5)  # same frozen points
 
 
 def _parse_ply(path):
@@ -152,7 +182,7 @@ def test_predict_writes_points_volume_mesh_and_picture(runs, volumes_dir, tmp_pa
     image = tmp_path / "chair.png"
     shutil.copy(volumes_dir / "images" / "000000_0.png", image)
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["predict", "--model", str(runs["joint"].run_dir), str(image), "--out", str(out)])
+    result = CliRunner().invoke(cli, ["predict", "--model", str(runs["joint"]), str(image), "--out", str(out)])
     assert result.exit_code == 0, result.output
     points, labels = _parse_ply(out / "chair_points.ply")
     assert points.shape == (42, 3) and np.abs(points).max() <= 0.5 and set(labels) == {0, 1}
@@ -162,13 +192,13 @@ def test_predict_writes_points_volume_mesh_and_picture(runs, volumes_dir, tmp_pa
     if len(faces):
         assert faces.min() >= 1 and faces.max() <= len(vertices)
     assert (out / "chair_points.png").stat().st_size > 1000
-    again = CliRunner().invoke(cli, ["predict", "--model", str(runs["joint"].run_dir), str(image), "--out", str(out)])
+    again = CliRunner().invoke(cli, ["predict", "--model", str(runs["joint"]), str(image), "--out", str(out)])
     assert again.exit_code != 0 and "exists already" in again.output
-    flags = CliRunner().invoke(cli, ["predict", "--model", str(runs["joint"].run_dir), str(image), "--out",
+    flags = CliRunner().invoke(cli, ["predict", "--model", str(runs["joint"]), str(image), "--out",
                                      str(tmp_path / "o2"), "--tta"])
     assert flags.exit_code != 0 and "--tta" in flags.output
     # A points-only model writes the quantize-and-dilate volume at its data's resolution.
-    result = CliRunner().invoke(cli, ["predict", "--model", str(runs["points"].run_dir), str(image), "--out",
+    result = CliRunner().invoke(cli, ["predict", "--model", str(runs["points"]), str(image), "--out",
                                       str(tmp_path / "p")])
     assert result.exit_code == 0, result.output
     quantized = np.load(tmp_path / "p" / "chair_volume.npy")
@@ -179,14 +209,14 @@ def test_export_fresh_process_and_saved_model_cli(runs, volumes_dir, tmp_path):
     from keras_skel.export.saved_model import export_run
     from keras_skel.skeletal_points import load_points_predictor
 
-    result = export_run(runs["joint"].run_dir, "sk_tiny", root=tmp_path / "models", eval_dirs=[volumes_dir])
+    result = export_run(runs["joint"], "sk_tiny", root=tmp_path / "models", eval_dirs=[volumes_dir])
     card = result.card
     assert card["task"] == "volumes" and card["refinement"] == "guided" and card["threshold"] is not None
     assert 0 <= card["scores"][volumes_dir.name]["iou"] <= 1
     assert not unknown_ops(result.saved_model)[0]
     image = load_volumes_folder(volumes_dir)[1][0]["images"][0]
     np.save(tmp_path / "image.npy", image[None])
-    keras_out = load_points_predictor(runs["joint"].run_dir).predict(image)
+    keras_out = load_points_predictor(runs["joint"]).predict(image)
     code = f"""
         import sys, json, numpy as np
         sys.modules["keras"] = None; sys.modules["keras_skel"] = None  # plain TensorFlow only
@@ -209,7 +239,7 @@ def test_export_fresh_process_and_saved_model_cli(runs, volumes_dir, tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     assert "volume_mask" in run.stdout and "point_labels" in run.stdout
     with pytest.raises(ConfigError, match="SavedModels only"):
-        export_run(runs["joint"].run_dir, "sk_tiny", root=tmp_path / "models", tflite=True)
+        export_run(runs["joint"], "sk_tiny", root=tmp_path / "models", tflite=True)
     scored = CliRunner().invoke(cli, ["evaluate", "--model", str(result.saved_model), "--data", str(volumes_dir)])
     assert scored.exit_code == 0, scored.output
     scores = json.loads(scored.output.strip().splitlines()[-1])
@@ -219,7 +249,7 @@ def test_export_fresh_process_and_saved_model_cli(runs, volumes_dir, tmp_path):
 def test_predictor_refuses_other_models_and_bad_images(runs):
     from keras_skel.skeletal_points import load_points_predictor
 
-    predictor = load_points_predictor(runs["joint"].run_dir)
+    predictor = load_points_predictor(runs["joint"])
     with pytest.raises(DataError, match="RGB images"):
         predictor.predict(np.zeros((32, 32), np.float32))
     wide = predictor.predict(np.ones((32, 48, 3), np.uint8) * 255)  # padded to a square, not refused

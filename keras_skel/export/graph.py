@@ -6,6 +6,8 @@ a TFLite model), so the same code runs in TF Serving, in LiteRT and in `keras-sk
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import weakref
 
 import tensorflow as tf
@@ -13,13 +15,25 @@ import tensorflow as tf
 from keras_skel.ops.padding import crop_to, pad_to_multiple
 from keras_skel.ops.postprocess import probability_to_skeleton
 
-__all__ = ["skeletal_outputs", "probability_of", "traced_once", "skeletonize_images", "decode_binary_png",
-           "make_png_fn", "detect_skeletons",
+__all__ = ["skeletal_outputs", "probability_of", "traced_once", "inlined_network_calls", "skeletonize_images",
+           "decode_binary_png", "make_png_fn", "detect_skeletons",
            "natural_raw_outputs", "skeletons_from_outputs", "d4_vector_map", "d4_average",
            "decode_rgb_png", "make_natural_png_fn", "decode_grey_image", "segment_images", "make_thin_png_fn"]
 
 
 _TRACED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_INLINE: contextvars.ContextVar[bool] = contextvars.ContextVar("keras_skel_inline_network_calls", default=False)
+
+
+@contextlib.contextmanager
+def inlined_network_calls():
+    """Within this block, `traced_once` functions are not marked `_noinline`: the TFLite
+    converter refuses calls it may not inline ("unsupported StatefulPartitionedCallOp")."""
+    token = _INLINE.set(True)
+    try:
+        yield
+    finally:
+        _INLINE.reset(token)
 
 
 def traced_once(model):
@@ -32,6 +46,14 @@ def traced_once(model):
     TTA: 32 network traces, 70 s of an export's 90 s) and the graph held 8 copies of it. Through
     this wrapper the network is traced once and each call is a call op to that one function.
     Models that cannot be weakly referenced are called as they are.
+
+    The function is marked `_noinline` (outside `inlined_network_calls`, which the TFLite
+    conversion uses): TensorFlow otherwise inlines every call before its graph optimizer runs,
+    so a loaded SavedModel's first call optimized 8 (16) copies of the network. Measured in
+    fresh processes on this 2-core CPU (`tf.saved_model.load`, then the first
+    `serving_default` call): the tiny 2-CANet ensemble with TTA at 64² 10.1 → 3.8 s
+    (`predict_png` 11.0 → 4.5 s), the shipped two-denoiser graph with TTA at 256² 6.5-7.6 →
+    4.8-5.1 s; later calls take as long as before (1.9-2.2 s at 256², both).
     """
     try:
         cache = _TRACED.setdefault(model, {})
@@ -40,12 +62,13 @@ def traced_once(model):
     ref = weakref.ref(model)  # the cached function must not keep the model alive
 
     def net(x, training=False, _model=model):  # ...but the caller's callable does
-        channels = int(x.shape[-1])
-        if channels not in cache:
-            cache[channels] = tf.function(
+        key = (int(x.shape[-1]), not _INLINE.get())
+        if key not in cache:
+            cache[key] = tf.function(
                 lambda images: ref()(images, training=False),
-                input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)], autograph=False)
-        return cache[channels](tf.cast(x, tf.float32))
+                input_signature=[tf.TensorSpec([None, None, None, key[0]], tf.float32)], autograph=False,
+                experimental_attributes={"_noinline": key[1]})
+        return cache[key](tf.cast(x, tf.float32))
 
     return net
 

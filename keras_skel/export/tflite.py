@@ -97,12 +97,14 @@ def _convert(model, fn, input_shape: tuple[int, ...], quantize: str, representat
 
     if quantize not in QUANTIZATIONS:
         raise ConfigError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
+    from keras_skel.export.graph import inlined_network_calls
+
     archive = keras.export.ExportArchive()
     # No `archive.track(model)`: the endpoints track the variables they use, and tracking the model
     # as well stores every variable a second time (twice the SavedModel size, same outputs).
-    archive.add_endpoint("serving_default", fn,
-                         input_signature=[tf.TensorSpec(list(input_shape), tf.float32, name="images")])
-    with tempfile.TemporaryDirectory(prefix="keras-skel-tflite-") as tmp:
+    with inlined_network_calls(), tempfile.TemporaryDirectory(prefix="keras-skel-tflite-") as tmp:
+        archive.add_endpoint("serving_default", fn,
+                             input_signature=[tf.TensorSpec(list(input_shape), tf.float32, name="images")])
         archive.write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]

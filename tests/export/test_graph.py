@@ -62,3 +62,10 @@ def test_tta_traces_the_network_once_and_matches_inline_calls():
     assert inline.traces == 8
     np.testing.assert_allclose(got, want, atol=1e-6)
     assert np.abs(want - inline(images).numpy()).max() > 0.01  # the views differ: the average is a real one
+    # The 8 call ops stay calls to one function that TensorFlow may not inline before optimizing
+    # the graph (a loaded SavedModel's first call would otherwise optimize 8 copies of the network).
+    graph_def = traced.get_concrete_function(images).graph.as_graph_def()
+    calls = [n.attr["f"].func.name for n in graph_def.node if n.op in ("PartitionedCall", "StatefulPartitionedCall")]
+    assert len(calls) == 8 and len(set(calls)) == 1
+    (called,) = [f for f in graph_def.library.function if f.signature.name == calls[0]]
+    assert called.attr["_noinline"].b

@@ -1,16 +1,18 @@
 """Rebuilds a shipped SavedModel's graph from its Keras twin, keeping its weights, card and outputs.
 
-For exports made before `export.graph.traced_once`: their test-time augmentation graphs hold
-the network 8 times inline (slow to load, large `saved_model.pb`). This writes the version
-again from `saved_models/NAME.keras` (the twin of the newest version) with the card's
-post-processing settings and the current export code, checks that the new graph answers
+For exports made before a change of the export code that leaves the answers alone: before
+`export.graph.traced_once`, test-time augmentation graphs held the network 8 times inline (slow
+to load, large `saved_model.pb`); before its `_noinline` mark, a loaded model's first call
+optimized 8 copies of the network. This writes the version again from `saved_models/NAME.keras`
+(the twin of the newest version) with the card's post-processing settings and the current
+export code (`--why` says what changed, for the card's note), checks that the new graph answers
 exactly like the old one on held-out synthetic inputs of several sizes (skeletons equal,
 probabilities / fluxes within 1e-5, `predict_png` bytes equal), and only then replaces the
 version folder in one step (the model card is kept, with a note added). Nothing is written when
 the check fails.
 
     python tools/resave_shipped.py denoiser_shapes 3
-    python tools/resave_shipped.py deepflux_natural 4 --count 6
+    python tools/resave_shipped.py deepflux_natural 4 --count 6 --why "what changed in the export code"
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("version", type=int, help="the version its .keras twin belongs to")
     parser.add_argument("--models", type=Path, default=ROOT / "saved_models", help="the saved_models folder")
     parser.add_argument("--count", type=int, default=9, help="held-out inputs the check compares on")
+    parser.add_argument("--why", default="one traced network function called by the TTA views instead of inline "
+                        "copies", help="what the current export code changes, for the card's note")
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error(f"--count must be at least 1 (the inputs the new graph is checked on), got {args.count}")
@@ -128,8 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             sizes = sorted({x.shape[1:3] for x in inputs})
             card.setdefault("notes", []).append(
                 f"Graph rebuilt {today} from {twin.name} by tools/resave_shipped.py with the export code of that day "
-                "(one traced network function called by the 8 TTA views instead of 8 inline copies); same weights, "
-                f"answers checked equal on {len(inputs)} held-out inputs of sizes {sizes}.")
+                f"({args.why}); same weights, answers checked equal on {len(inputs)} held-out inputs of sizes {sizes}.")
             (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2))
             new_pb = (tmp / "saved_model.pb").stat().st_size
         print(f"{target}: rebuilt in {time.time() - start:.0f} s, saved_model.pb now {new_pb / 1e6:.2f} MB, "

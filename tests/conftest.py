@@ -25,24 +25,50 @@ def clean_shapes_dir(tmp_path_factory):
     return root
 
 
+def _built_once(tmp_path_factory, name, build):
+    """`build(folder)` of a session fixture, run once per test run rather than once per xdist
+    worker: the first worker to ask builds it in a folder the workers share, under a file lock,
+    and pickles the value; the others wait for the lock and read it. Without xdist (or without
+    `fcntl`) it is built here as usual. The value must be read-only to the tests."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: each worker builds its own
+        fcntl = None
+    if os.environ.get("PYTEST_XDIST_WORKER") is None or fcntl is None:
+        return build(tmp_path_factory.mktemp(name))
+    import pickle
+    import tempfile
+    from pathlib import Path
+
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, above the workers' own
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / f"{name}.pickle"
+        if done.is_file():
+            return pickle.loads(done.read_bytes())
+        value = build(Path(tempfile.mkdtemp(prefix=f"{name}-", dir=shared)))  # a failed try leaves its own folder
+        done.write_bytes(pickle.dumps(value))
+        return value
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """A finished training run of the `unet_tiny` recipe (a few seconds)."""
+    """A finished training run of the `unet_tiny` recipe (a few seconds; one for all workers)."""
     from keras_skel.config import load_config
     from keras_skel.training import train
 
-    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    result = train(load_config("unet_tiny"), run_dir, verbose=0, command="pytest")
-    return result
+    return _built_once(tmp_path_factory, "tiny_run", lambda folder: train(
+        load_config("unet_tiny"), folder / "tiny", verbose=0, command="pytest"))
 
 
 @pytest.fixture(scope="session")
 def exported_tiny(tiny_run, tmp_path_factory):
-    """The tiny run exported as `<root>/tiny/1/` plus `<root>/tiny.tflite` (64×64)."""
+    """The tiny run exported as `<root>/tiny/1/` plus `<root>/tiny.tflite` (64×64; one for all
+    workers)."""
     from keras_skel.export import export_run
 
-    root = tmp_path_factory.mktemp("saved_models")
-    return export_run(tiny_run.run_dir, "tiny", root=root, tflite=True, tflite_size=(64, 64), command="pytest")
+    return _built_once(tmp_path_factory, "exported_tiny", lambda folder: export_run(
+        tiny_run.run_dir, "tiny", root=folder, tflite=True, tflite_size=(64, 64), command="pytest"))
 
 
 CANET_VARIANTS = ("single", "ensemble_tta", "shape_target", "denoiser")

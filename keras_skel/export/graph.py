@@ -38,7 +38,8 @@ def inlined_network_calls():
 
 def traced_once(model):
     """`model` as a callable `net(x, training=False)` that runs one `tf.function` per channel
-    count (signature float32 `[None, None, None, C]`), kept for the model's lifetime.
+    count and inlining mode (signature float32 `[None, None, None, C]`), kept for the model's
+    lifetime.
 
     Test-time augmentation calls the network 8 times per graph (16 with two scales), and an
     export traces each serving function more than once (the endpoint, then the signature):

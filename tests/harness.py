@@ -101,6 +101,19 @@ def run_loss_test(cls, init_kwargs: dict, tmp_path, shape=(2, 8, 8, 1)) -> None:
 REPO = Path(__file__).resolve().parents[1]
 
 
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
+
+
+def load_tool(name: str):
+    """The module of `tools/NAME.py` (the tools are scripts, not an installed package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_python(code: str, timeout: float) -> subprocess.CompletedProcess:
     """Runs `code` (dedented) in a fresh Python with the checkout importable; for what must be
     seen from a new process (lazy imports, a clean interpreter exit)."""

@@ -1,21 +1,15 @@
 """tools/bench_losses.py: the child's JSON record, the overhead line, OOM / error cells."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-pytestmark = pytest.mark.xdist_group("bench_losses")  # module fixtures built once (setup.cfg)
+from tests.harness import load_tool
 
-TOOL = Path(__file__).resolve().parent.parent / "tools" / "bench_losses.py"
+pytestmark = pytest.mark.xdist_group("bench_losses")  # module fixtures built once (setup.cfg)
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_losses", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("bench_losses")
 
 
 def _tiny(kind="step", **extra):

@@ -1,27 +1,18 @@
 """The comparison tools (compare_flux, compare_skeletonnet) and bench_flux on tiny settings
 (compare_refinement runs in tests/test_skeletonnet_refinement.py, whose stage tests read its runs)."""
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-TOOLS = Path(__file__).resolve().parent.parent / "tools"
-
-
-def _module(name):
-    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.harness import TOOLS, load_tool
 
 
 @pytest.mark.slow
 def test_compare_flux_table_and_resume(tmp_path, capsys):
-    compare = _module("compare_flux")
+    compare = load_tool("compare_flux")
     args = ["--out", str(tmp_path), "--train-count", "8", "--heldout-count", "2", "--size", "64",
             "--rows", "flux_aspp", "binary_no_aspp", "--set", "train.epochs=1", "--set", "train.steps_per_epoch=1",
             "--set", "data.val_fraction=0.25", "--set", "model.params.width=4"]
@@ -51,7 +42,7 @@ def test_bench_flux_last_line(tmp_path):
 
 @pytest.mark.slow
 def test_compare_skeletonnet_table(tmp_path):
-    compare = _module("compare_skeletonnet")
+    compare = load_tool("compare_skeletonnet")
     args = ["--out", str(tmp_path), "--train-count", "6", "--heldout-count", "2", "--size", "32", "--resolution",
             "16", "--views", "2", "--rows", "pointwise", "both", "--set", "train.epochs=1", "--set",
             "train.steps_per_epoch=1", "--set", "data.batch_size=4", "--set", "model.params.width=4", "--set",

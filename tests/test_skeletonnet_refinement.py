@@ -1,12 +1,10 @@
 """SkeletonNet part 2 on a tiny folder: volume targets and scores, the three training stages,
 `predict` outputs (parsed as PLY / OBJ), SavedModel export in a fresh process and saved_model_cli."""
 
-import importlib.util
 import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,9 +17,7 @@ from keras_skel.data.volumes_pipeline import volume_dataset
 from keras_skel.errors import ConfigError, DataError
 from keras_skel.metrics.volumes import quantize_dilate, volume_iou
 from keras_skel.skeletal_points import mesh_of, model_outputs, volume_losses
-from tests.harness import run_python, unknown_ops
-
-TOOLS = Path(__file__).resolve().parent.parent / "tools"
+from tests.harness import load_tool, run_python, unknown_ops
 
 pytestmark = pytest.mark.xdist_group("skeletonnet_refinement")  # module fixtures built once (setup.cfg)
 
@@ -38,9 +34,7 @@ def table(volumes_dir, tmp_path_factory):
     """`tools/compare_refinement.py` on tiny settings: a points run, a subvolume and a guided
     refinement on its frozen points (stage refine), a joint fine-tuning of the guided one, and
     their held-out rows. The stage tests below read these runs (no second training)."""
-    spec = importlib.util.spec_from_file_location("compare_refinement", TOOLS / "compare_refinement.py")
-    compare = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(compare)
+    compare = load_tool("compare_refinement")
     root = tmp_path_factory.mktemp("table")
     small = ["model.params.width=4", "model.params.latent=16", "model.params.mlp_units=[16, 3]",
              "model.params.lines=3", "model.params.squares=3", "model.params.line_samples=5",

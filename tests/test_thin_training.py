@@ -91,13 +91,9 @@ def test_bad_thin_configs_are_clear_errors(overrides, match, tmp_path):
 
 
 def test_loss_comparison_tool_trains_scores_and_reuses_rows(tmp_path, monkeypatch):
-    import importlib.util
-    from pathlib import Path
+    from tests.harness import load_tool
 
-    path = Path(__file__).resolve().parents[1] / "tools" / "compare_thin_losses.py"
-    spec = importlib.util.spec_from_file_location("compare_thin_losses", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("compare_thin_losses")
     args = ["--out", str(tmp_path), "--recipe", "thin_tiny", "--losses", "dice_ce", "skeleton_recall",
             "--count", "3", "--set", "train.epochs=1"]
     assert tool.main(args) == 0

@@ -11,7 +11,7 @@ probabilities / fluxes within 1e-5, `predict_png` bytes equal), and only then re
 version folder in one step (the model card is kept, with a note added). Nothing is written when
 the check fails.
 
-    python tools/resave_shipped.py denoiser_shapes 3
+    python tools/resave_shipped.py denoiser_shapes 3 --why "the network function the TTA views call marked _noinline"
     python tools/resave_shipped.py deepflux_natural 4 --count 6 --why "what changed in the export code"
 """
 
@@ -93,14 +93,15 @@ def _compare(old_dir: Path, new_dir: Path, inputs: list[np.ndarray]) -> list[str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n    python")[0],
-                                     epilog="example: python tools/resave_shipped.py denoiser_shapes 3",
+                                     epilog='example: python tools/resave_shipped.py denoiser_shapes 3 --why "what the '
+                                            'export code changed"',
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", help="shipped model name (saved_models/NAME/ and saved_models/NAME.keras)")
     parser.add_argument("version", type=int, help="the version its .keras twin belongs to")
     parser.add_argument("--models", type=Path, default=ROOT / "saved_models", help="the saved_models folder")
     parser.add_argument("--count", type=int, default=9, help="held-out inputs the check compares on")
-    parser.add_argument("--why", default="one traced network function called by the TTA views instead of inline "
-                        "copies", help="what the current export code changes, for the card's note")
+    parser.add_argument("--why", required=True, help="what the current export code changes (it goes into the "
+                        "card's note, after 'with the export code of that day')")
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error(f"--count must be at least 1 (the inputs the new graph is checked on), got {args.count}")

@@ -217,13 +217,9 @@ def test_cli_photos_option(tmp_path):
 
 
 def test_collect_photos_keeps_one_file_per_picture(tmp_path):
-    import importlib.util
-    from pathlib import Path
+    from tests.harness import load_tool
 
-    spec = importlib.util.spec_from_file_location(
-        "collect_photos", Path(__file__).resolve().parents[2] / "tools" / "collect_photos.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("collect_photos")
     rng = np.random.default_rng(1)
     picture = cv2.resize(rng.integers(0, 256, (9, 16, 3), dtype=np.uint8), (1600, 900), interpolation=cv2.INTER_CUBIC)
     src = tmp_path / "src"

@@ -14,7 +14,7 @@ from keras_skel.data.synthetic import make_shape_sample
 from keras_skel.errors import ConfigError, DataError, ModelNotFoundError
 from keras_skel.export import export_run, read_model_card
 from keras_skel.inference import SavedModelSkeletonizer, TFLiteSkeletonizer, load
-from tests.harness import unknown_ops
+from tests.harness import load_tool, unknown_ops
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -321,8 +321,6 @@ def test_resave_tool_rebuilds_an_inline_tta_graph_and_refuses_a_wrong_twin(tiny_
     """`tools/resave_shipped.py` rebuilds a version exported with the 8 TTA views inline (as the
     exports before `traced_once` were) from its `.keras` twin: a smaller graph with the same
     answers and the card kept; a twin with other weights is refused and nothing is replaced."""
-    import importlib.util
-
     import keras
 
     from keras_skel.export import graph
@@ -335,11 +333,9 @@ def test_resave_tool_rebuilds_an_inline_tta_graph_and_refuses_a_wrong_twin(tiny_
     shapes = [make_shape_sample(21, i, (64, 48), noise=1.0)[0] for i in range(2)]
     inline = load(old.saved_model)
     before = [inline.predict(s) for s in shapes]
-    spec = importlib.util.spec_from_file_location("resave_shipped", ROOT / "tools" / "resave_shipped.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("resave_shipped")
 
-    assert tool.main(["twin", "1", "--models", str(tmp_path), "--count", "1"]) == 0
+    assert tool.main(["twin", "1", "--models", str(tmp_path), "--count", "1", "--why", "pytest"]) == 0
     new_pb = (old.saved_model / "saved_model.pb").read_bytes()
     assert len(new_pb) < len(old_pb) / 2
     card = read_model_card(old.saved_model)
@@ -354,7 +350,7 @@ def test_resave_tool_rebuilds_an_inline_tta_graph_and_refuses_a_wrong_twin(tiny_
     wrong.set_weights([w + 0.05 for w in wrong.get_weights()])
     wrong.save(tmp_path / "twin.keras")
     capsys.readouterr()
-    assert tool.main(["twin", "1", "--models", str(tmp_path), "--count", "1"]) == 1
+    assert tool.main(["twin", "1", "--models", str(tmp_path), "--count", "1", "--why", "pytest"]) == 1
     assert "answers differently; nothing replaced" in capsys.readouterr().err
     assert (old.saved_model / "saved_model.pb").read_bytes() == new_pb
     assert not [p for p in (tmp_path / "twin").iterdir() if p.name.startswith(".")]  # no temp dirs left

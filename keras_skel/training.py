@@ -32,7 +32,7 @@ import yaml
 from keras_skel.config import Config, config_from_dict, config_to_dict
 from keras_skel.errors import ConfigError
 
-__all__ = ["train", "TrainResult", "resolve_precision", "init_weights_from", "cpu_name"]
+__all__ = ["train", "TrainResult", "resolve_precision", "init_weights_from", "cpu_name", "process_memory_mb"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +72,23 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def process_memory_mb(field: str = "VmHWM") -> float | None:
+    """This process's memory from /proc/self/status in MiB: "VmHWM" its peak resident set,
+    "VmRSS" the current one (for benchmark records). Not ``getrusage``'s ``ru_maxrss``: on
+    Linux it survives exec, so a child of a large process (a pytest worker holding TensorFlow)
+    would report its parent's peak. Where /proc is missing the peak falls back to
+    ``ru_maxrss`` and other fields are None."""
+    import resource
+
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if field == "VmHWM" else None
 
 
 def cpu_has_amx() -> bool:

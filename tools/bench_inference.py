@@ -20,14 +20,13 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from keras_skel.training import cpu_name
+from keras_skel.training import cpu_name, process_memory_mb
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -45,18 +44,6 @@ def _images(count: int, size: int):
     from keras_skel.data.synthetic import make_shape_sample
 
     return np.stack([make_shape_sample(4242, i, (size, size), noise=2.0)[0] for i in range(count)]).astype(bool)
-
-
-def _peak_rss_mb() -> float:
-    """Peak RSS of this process image. /proc's VmHWM, not getrusage: ru_maxrss survives exec on
-    Linux, so a worker started by a parent that holds TensorFlow would report the parent's peak."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _natural_images(count: int, size: int):
@@ -156,7 +143,7 @@ def _worker(backend: str, model_dir: str, count: int, size: int, variant_dir: st
         for image in batch:
             one(image)
     rate = len(batch) / (time.perf_counter() - start)
-    peak_mb = _peak_rss_mb()
+    peak_mb = process_memory_mb("VmHWM")
     return {"backend": backend, "ms_per_image": 1e3 * float(np.median(times)), "images_per_s_b32": rate,
             "peak_rss_mb": peak_mb}
 

@@ -64,7 +64,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import signal
 import subprocess
 import sys
@@ -72,7 +71,7 @@ import threading
 import time
 from pathlib import Path
 
-from keras_skel.training import cpu_name
+from keras_skel.training import cpu_name, process_memory_mb
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -90,32 +89,13 @@ OOM_MARKERS = ("MemoryError", "ResourceExhaustedError", "bad_alloc", "OOM when a
 # ------------------------------------------------------------------------------------------
 
 
-def _proc_status_mb(field: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def peak_rss_mb() -> float:
-    """Peak RSS of this process image (`VmHWM`; `ru_maxrss` where /proc is missing — it can
-    carry a parent's peak across exec on Linux, VmHWM does not)."""
-    peak = _proc_status_mb("VmHWM")
-    if peak is None:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return peak
-
-
 def _start_watchdog(limit_gb: float, interval: float = 0.01) -> None:
     """Exits the process with `OOM_EXIT` as soon as its RSS goes over `limit_gb`."""
     limit_mb = limit_gb * 1024
 
     def watch():
         while True:
-            rss = _proc_status_mb("VmRSS")
+            rss = process_memory_mb("VmRSS")
             if rss is not None and rss > limit_mb:
                 sys.stdout.write(json.dumps({"status": "oom", "rss_mb": rss, "limit_mb": limit_mb}) + "\n")
                 sys.stdout.flush()
@@ -252,7 +232,7 @@ def child_step(cfg: dict) -> dict:
             "step_s": step_s, "step_ms": 1e3 * step_s, "steps": cfg["steps"], "timing": "alone",
             "samples_per_s": cfg["batch"] / step_s,
             "tube_s_per_batch": tube_s, "tube_ms_per_batch": None if tube_s is None else 1e3 * tube_s,
-            "loss_value": value, "peak_rss_mb": peak_rss_mb()}
+            "loss_value": value, "peak_rss_mb": process_memory_mb("VmHWM")}
 
 
 def child_timing(cfg: dict) -> dict:
@@ -334,7 +314,7 @@ def child_pipeline(cfg: dict) -> dict:
         elapsed = time.perf_counter() - start
         out["tube_samples_per_s" if with_tube else "plain_samples_per_s"] = batches * cfg["batch"] / elapsed
         del it, ds
-    out["peak_rss_mb"] = peak_rss_mb()
+    out["peak_rss_mb"] = process_memory_mb("VmHWM")
     return out
 
 

@@ -225,11 +225,12 @@ def test_converts_to_tflite_builtins_and_stays_exact(dtype):
 
 _MEMORY_SCRIPT = textwrap.dedent(
     """
-    import json, resource, sys, time
+    import json, sys, time
     import numpy as np
     from scipy import ndimage as ndi
     import tensorflow as tf
     from keras_skel.ops.edt import squared_distance_transform
+    from keras_skel.training import process_memory_mb
 
     n = int(sys.argv[1])
     rng = np.random.default_rng(0)
@@ -237,20 +238,22 @@ _MEMORY_SCRIPT = textwrap.dedent(
     mask = (ndi.gaussian_filter(rng.random((n, n)), n / 64) > 0.45) | (rng.random((n, n)) < 0.99)
     mask[: n // 2, : n // 2] = ndi.gaussian_filter(rng.random((n // 2, n // 2)), 2) > 0.5
     squared_distance_transform(mask[:8, :8]).numpy()  # traces once, for all sizes
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = process_memory_mb("VmRSS")
     start = time.perf_counter()
     got = squared_distance_transform(mask).numpy()
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # before scipy's reference
+    # This process image's peak (VmHWM), before scipy's reference; ru_maxrss would carry the
+    # pytest worker's peak across exec (3.1 GB in one CI run).
+    peak = process_memory_mb("VmHWM")
     _, (rows, cols) = ndi.distance_transform_edt(mask, return_indices=True)
     i, j = np.indices(mask.shape)
     expected = (i - rows) ** 2 + (j - cols) ** 2
     print(json.dumps({
         "exact": bool(np.array_equal(got, expected)),
         "seconds": round(seconds, 2),
-        "rss_before_mb": round(before / 1024),
-        "peak_rss_mb": round(peak / 1024),
-        "rss_increase_mb": round((peak - before) / 1024),
+        "rss_before_mb": round(before),
+        "peak_rss_mb": round(peak),
+        "rss_increase_mb": round(peak - before),
     }))
     """
 )

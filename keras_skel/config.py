@@ -123,6 +123,8 @@ class TrainConfig:
     `clipnorm`: clip the global gradient norm to this (None = no clipping).
     `init_from`: start from the weights of another model of the same architecture (a run dir,
     a `.keras` file, or a shipped model's name, whose `saved_models/<name>.keras` is used).
+    `init_member`: when `init_from` is an ensemble (`keras-skel ensemble`, a `--folds` export),
+    the member (1..K) whose weights to start from; required for an ensemble, refused otherwise.
     """
 
     epochs: int = 10
@@ -140,6 +142,7 @@ class TrainConfig:
     precision: str = "float32"
     jit_compile: bool = False
     init_from: str | None = None
+    init_member: int | None = None
     clipnorm: float | None = None
 
 
@@ -383,6 +386,9 @@ def _check_values(cfg: Config, origin: str) -> None:
     if cfg.eval.gate_radius < 0 or (cfg.eval.gate_radius and not cfg.eval.prune_length):
         problems.append(f"eval.gate_radius must be >= 0 and needs eval.prune_length > 0 (the ground-truth rule's "
                         f"10), got gate_radius {cfg.eval.gate_radius}, prune_length {cfg.eval.prune_length}")
+    if cfg.train.init_member is not None and (cfg.train.init_from is None or cfg.train.init_member < 1):
+        problems.append(f"train.init_member picks a member (>= 1) of the ensemble named by train.init_from; got "
+                        f"init_member {cfg.train.init_member}, init_from {cfg.train.init_from}")
     if cfg.eval.prune_length < 0:
         problems.append(f"eval.prune_length must be >= 0 (0 = no pruning), got {cfg.eval.prune_length}")
     if problems:

@@ -155,18 +155,21 @@ def _best_val_loss(run_dir: Path) -> float | None:
     return min(values) if values else None
 
 
-def init_weights_from(model, spec: str) -> int:
+def init_weights_from(model, spec: str, member: int | None = None) -> int:
     """Copies weights from another Keras model into `model`, layer by layer by name.
 
     Args:
         model: the freshly built model.
         spec: a run dir, a `.keras` file or a shipped model's name (`keras_skel.inference.find_keras_file`).
+        member: when `spec` is an ensemble (members `member_1` … `member_K`, `ensemble.build_ensemble`),
+            the member to copy from (1..K); required for an ensemble, refused for a single model.
 
     Returns:
         The number of layers whose weights were copied.
 
     Raises:
-        ConfigError: no layer matches (a different architecture or width).
+        ConfigError: no layer matches (a different architecture or width); an ensemble without
+            `member`, a member out of range, or `member` for a single model.
     """
     import warnings
 
@@ -177,6 +180,19 @@ def init_weights_from(model, spec: str) -> int:
 
     path = find_keras_file(spec)
     source = keras.saving.load_model(path, compile=False)
+    members = [layer for layer in source.layers if isinstance(layer, keras.Model)]
+    if members and member is None:
+        raise ConfigError(f"train.init_from {spec}: {path} is an ensemble of {len(members)} models "
+                          f"({', '.join(m.name for m in members)}); choose the one to start from with "
+                          f"train.init_member=K (1..{len(members)}), e.g. --set train.init_member=1")
+    if member is not None:
+        if not members:
+            raise ConfigError(f"train.init_member={member}: {path} (train.init_from {spec}) is a single model, "
+                              "not an ensemble; leave train.init_member unset")
+        if not 1 <= int(member) <= len(members):
+            raise ConfigError(f"train.init_member={member}: {path} is an ensemble of {len(members)} models; "
+                              f"expected 1..{len(members)}")
+        source = members[int(member) - 1]
     copied, skipped = 0, []
     for layer in model.layers:
         if not layer.weights:
@@ -404,7 +420,7 @@ def train(cfg: Config, run_dir: str | Path, overwrite: bool = False, verbose: in
         with strategy.scope():
             model = MODELS.build(cfg.model.name, **{**model_args, **cfg.model.params})
             if cfg.train.init_from and not resuming:
-                init_weights_from(model, cfg.train.init_from)
+                init_weights_from(model, cfg.train.init_from, cfg.train.init_member)
             loss_weights = None
             if cfg.task == "volumes":
                 from keras_skel.skeletal_points import volume_losses

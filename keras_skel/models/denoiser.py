@@ -31,6 +31,7 @@ def build_shape_denoiser(
     filters: int = 48,
     dilations: Sequence[int] = (1, 2, 4, 8, 1, 2),
     skip_scale: float = 4.0,
+    fine_dilations: Sequence[int] = (),
     name: str = "shape_denoiser",
     input_channels: int = 1,
 ) -> keras.Model:
@@ -41,10 +42,12 @@ def build_shape_denoiser(
     convolution (`down_conv`, `filters` wide); one residual block per entry of `dilations`
     (`ctx{i}_conv1`, `ctx{i}_conv2`: two 3×3 convolutions with that dilation rate, added to the
     block's input); a 2×2 transposed convolution back to full resolution (`up`), concatenated
-    with the stem and the signed input; two 3×3 convolutions (`fuse_conv1`, `fuse_conv2`); a
-    1×1 convolution `head` (float32); `InputSkip` adds `skip_scale · (±1 input)` to the logits;
-    sigmoid `probability`. ReLU throughout, no normalization (the model must treat every
-    image alike, batch statistics would not).
+    with the stem and the signed input; a 3×3 convolution (`fuse_conv1`); one full-resolution
+    residual block per entry of `fine_dilations` (`fine{i}_conv1`, `fine{i}_conv2`, `stem_filters`
+    wide, the second convolution initialized to zero so that a block starts as the identity);
+    a 3×3 convolution (`fuse_conv2`); a 1×1 convolution `head` (float32); `InputSkip` adds
+    `skip_scale · (±1 input)` to the logits; sigmoid `probability`. ReLU throughout, no
+    normalization (the model must treat every image alike, batch statistics would not).
 
     Height and width must be even (one pooling step); the prediction path pads and crops
     (`infer_stride` counts `down_pool`).
@@ -55,6 +58,10 @@ def build_shape_denoiser(
         dilations: one residual block per entry, with that dilation rate.
         skip_scale: initial scale of the input skip (4: probability 0.98 inside the input
             shape and 0.02 outside before training).
+        fine_dilations: full-resolution residual blocks after `fuse_conv1`, one per dilation
+            rate (e.g. `(1, 2, 4, 8)`: ±30 px of single-pixel-exact context, for rebuilding the
+            outline under a bump); empty = none. Zero-initialized, so a model with them built
+            with `--init-from` a model without them starts as that model.
         name: model name.
         input_channels: must be 1 (a binary shape); accepted so the training code can pass it
             to every model builder.
@@ -77,9 +84,13 @@ def build_shape_denoiser(
     dilations = tuple(int(d) for d in dilations)
     if not dilations or any(d < 1 for d in dilations):
         raise ValueError(f"dilations must be one or more rates >= 1, got {list(dilations)}")
+    fine_dilations = tuple(int(d) for d in fine_dilations)
+    if any(d < 1 for d in fine_dilations):
+        raise ValueError(f"fine_dilations must be rates >= 1, got {list(fine_dilations)}")
 
-    def conv(width: int, layer_name: str, rate: int = 1, activation: str | None = "relu"):
-        return layers.Conv2D(width, 3, padding="same", dilation_rate=rate, activation=activation, name=layer_name)
+    def conv(width: int, layer_name: str, rate: int = 1, activation: str | None = "relu", init: str = "glorot_uniform"):
+        return layers.Conv2D(width, 3, padding="same", dilation_rate=rate, activation=activation,
+                             kernel_initializer=init, name=layer_name)
 
     inputs = keras.Input(shape=(None, None, 1), name="images")
     binary = ShapeInput("shape", name="binarize")(inputs)
@@ -95,6 +106,10 @@ def build_shape_denoiser(
     up = layers.Conv2DTranspose(stem_filters, 2, strides=2, padding="same", activation="relu", name="up")(x)
     x = layers.Concatenate(name="fuse_concat")([up, stem, signed])
     x = conv(stem_filters, "fuse_conv1")(x)
+    for i, rate in enumerate(fine_dilations, start=1):
+        r = conv(stem_filters, f"fine{i}_conv1", rate)(x)
+        r = conv(stem_filters, f"fine{i}_conv2", rate, activation=None, init="zeros")(r)
+        x = layers.Activation("relu", name=f"fine{i}_out")(layers.Add(name=f"fine{i}_add")([x, r]))
     x = conv(stem_filters, "fuse_conv2")(x)
     logits = layers.Conv2D(1, 1, name="head", dtype="float32")(x)
     logits = InputSkip(initial_scale=skip_scale, name="input_skip")([logits, inputs])

@@ -92,6 +92,7 @@ def test_round_trip_through_dict():
     ("data.batch_size=0", "data.batch_size"),
     ("data.image_size=[64, 48]", "square"),
     ("train.epochs=0", "train.epochs"),
+    ("train.init_member=1", "train.init_member picks a member"),
 ])
 def test_values_that_would_fail_late_are_rejected_early(override, message):
     with pytest.raises(ConfigError, match=message):

@@ -185,6 +185,38 @@ def test_init_from_copies_weights(tiny_run):
         init_weights_from(other, str(tiny_run.run_dir / "best.keras"))
 
 
+def test_init_from_an_ensemble_takes_the_member_it_is_told(tmp_path):
+    """An ensemble (`keras-skel ensemble`, like the shipped denoiser_shapes) has no top-level
+    layer to match: without a member it is refused naming the fix, with one that member's
+    weights are copied; a member for a single model or out of range is refused."""
+    import keras
+    import numpy as np
+
+    from keras_skel.ensemble import build_ensemble
+    from keras_skel.registry import MODELS
+    from keras_skel.training import init_weights_from
+
+    params = load_config("unet_tiny").model.params
+    members = []
+    for seed in (1, 2):
+        keras.utils.set_random_seed(seed)
+        members.append(MODELS.build("unet", input_channels=1, **params))
+    path = tmp_path / "ens.keras"
+    build_ensemble(members).save(path)
+    model = MODELS.build("unet", input_channels=1, **params)
+    with pytest.raises(ConfigError, match=r"ensemble of 2 models \(member_1, member_2\).*train.init_member=K"):
+        init_weights_from(model, str(path))
+    with pytest.raises(ConfigError, match="expected 1..2"):
+        init_weights_from(model, str(path), member=3)
+    assert init_weights_from(model, str(path), member=2) == sum(1 for layer in model.layers if layer.weights)
+    for a, b, c in zip(model.get_weights(), members[1].get_weights(), members[0].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(b, c) for b, c in zip(members[1].get_weights(), members[0].get_weights()))
+    members[0].save(tmp_path / "single.keras")
+    with pytest.raises(ConfigError, match="is a single model, not an ensemble"):
+        init_weights_from(model, str(tmp_path / "single.keras"), member=1)
+
+
 def test_init_from_runs_through_train(tiny_run, tmp_path):
     from click.testing import CliRunner
 

@@ -62,8 +62,28 @@ def test_context_reaches_about_75_px_each_way_and_no_further():
     assert centre(far) == reference
 
 
+def test_fine_blocks_start_as_the_model_without_them_and_train():
+    """Zero-initialized full-resolution blocks: with the other layers' weights copied by name,
+    the deeper model gives the shallower one's answer until it trains, and a step moves them."""
+    keras.utils.set_random_seed(3)
+    plain = build_shape_denoiser(**TINY)
+    fine = build_shape_denoiser(fine_dilations=(1, 3), **TINY)
+    names = {layer.name for layer in fine.layers}
+    assert {"fine1_conv1", "fine1_conv2", "fine2_add"} <= names and not any("fine" in n for n in
+                                                                          (layer.name for layer in plain.layers))
+    assert fine.get_layer("fine2_conv1").dilation_rate == (3, 3)
+    for layer in plain.layers:
+        if layer.weights:
+            fine.get_layer(layer.name).set_weights(layer.get_weights())
+    x = _square(32, 40, seed=4)
+    np.testing.assert_array_equal(np.asarray(fine(x)), np.asarray(plain(x)))
+    fine.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy")
+    fine.train_on_batch(x, np.clip(1 - x, 0, 1))
+    assert np.abs(fine.get_layer("fine1_conv2").get_weights()[0]).max() > 0
+
+
 @pytest.mark.parametrize("bad", [dict(input_channels=3), dict(dilations=()), dict(dilations=(1, 0)),
-                                 dict(filters=0)])
+                                 dict(filters=0), dict(fine_dilations=(2, 0))])
 def test_rejects_bad_arguments(bad):
     with pytest.raises(ValueError):
         build_shape_denoiser(**{**TINY, **bad})

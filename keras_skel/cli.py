@@ -221,7 +221,8 @@ def data_convert(src, layout, split, out_dir, overwrite):
 @click.option("--overwrite", is_flag=True, help="Replace a finished run in --out.")
 @click.option("--init-from", "init_from", default=None, metavar="MODEL",
               help="Start from the weights of a model of the same architecture: a run dir, a .keras "
-                   "file or a shipped model's name (e.g. unet_shapes, for fine-tuning).")
+                   "file or a shipped model's name (e.g. unet_shapes, for fine-tuning). From an ensemble "
+                   "(e.g. denoiser_shapes) add --set train.init_member=K to pick its member.")
 @click.option("--folds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train an ensemble of K members on K splits (seeds seed..seed+K-1) into --out/fold_k; "
                    "predict/evaluate/export take the --out folder as one averaged model.")
